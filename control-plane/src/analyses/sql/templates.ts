@@ -1,0 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Templates } from './sql-generator';
+
+/** flink-sql/templates, found from the source tree and from dist/ alike. */
+export const TEMPLATES_DIR = resolve(__dirname, '..', '..', '..', '..', 'flink-sql', 'templates');
+
+export function loadTemplates(dir = TEMPLATES_DIR): Templates {
+  const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+  return {
+    eventsSource: read('events-source.sql'),
+    resultsSink: read('results-sink.sql'),
+    kinds: { 'flag-evaluations': read('flag-evaluations.sql') },
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Where analysis jobs run. One interface for every target: the local Flink cluster
+ * and any Flink cluster over its REST API (FlinkRestTarget), and later Amazon
+ * Managed Service for Apache Flink (one application per analysis).
+ */
+export interface DeploymentTarget {
+  readonly name: string;
+  /** Starts the job of one analysis; resolves with the target's job ID. */
+  deploy(job: JobSpec): Promise<string>;
+  /** Every job the target knows, by job ID. */
+  observe(): Promise<Map<string, ObservedJob>>;
+  /** Stops the job, taking a savepoint; resolves with its path (or undefined when none could be taken). */
+  stopWithSavepoint(jobId: string): Promise<string | undefined>;
+  /** Cancels the job without a savepoint. Resolves also when the job is already gone. */
+  cancel(jobId: string): Promise<void>;
+  ping(): Promise<void>;
+}
+export const DEPLOYMENT_TARGET = Symbol('DeploymentTarget');
+
+export interface JobSpec {
+  name: string;
+  sql: string;
+  savepointPath?: string;
+}
+
+/** The target's own job states, reduced to what an analysis' status needs. */
+export type JobPhase = 'STARTING' | 'RUNNING' | 'FAILING' | 'FAILED' | 'STOPPING' | 'FINISHED';
+
+export interface ObservedJob {
+  id: string;
+  name: string;
+  phase: JobPhase;
+  /** The target's own state name, for messages. */
+  state: string;
+}
+
+/** Checks a script with Flink's planner without running it. */
+export interface SqlValidator {
+  validate(sql: string): Promise<{ valid: true; plan: string } | { valid: false; error: string }>;
+  ping(): Promise<void>;
+}
+export const SQL_VALIDATOR = Symbol('SqlValidator');

@@ -1,0 +1,108 @@
+import { Logger } from '@nestjs/common';
+import { openAsBlob } from 'node:fs';
+import { basename } from 'node:path';
+import { DeploymentTarget, JobPhase, JobSpec, ObservedJob } from './deployment-target';
+import { HttpError, httpJson } from './http';
+
+/** Flink's job states (JobStatus) as an analysis sees them. */
+const PHASES: Record<string, JobPhase> = {
+  INITIALIZING: 'STARTING', CREATED: 'STARTING', RUNNING: 'RUNNING', RESTARTING: 'FAILING', FAILING: 'FAILING',
+  FAILED: 'FAILED', CANCELLING: 'STOPPING', CANCELED: 'FINISHED', FINISHED: 'FINISHED', SUSPENDED: 'FAILED', RECONCILING: 'STARTING',
+};
+
+/**
+ * Any Flink cluster through its REST API: the runner JAR is uploaded once, and each
+ * analysis runs it with its own SQL script as a separate job.
+ */
+export class FlinkRestTarget implements DeploymentTarget {
+  readonly name = 'flink-rest';
+  private readonly logger = new Logger('FlinkRest');
+  private jarId?: Promise<string>;
+
+  constructor(private readonly baseUrl: string, private readonly runnerJar: string, private readonly savepointDir?: string) {}
+
+  async ping(): Promise<void> {
+    await httpJson('Flink', `${this.baseUrl}/overview`, { timeoutMs: 3000 });
+  }
+
+  async deploy(job: JobSpec): Promise<string> {
+    const run = async (jarId: string) =>
+      httpJson<{ jobid: string }>('Flink', `${this.baseUrl}/jars/${jarId}/run`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          programArgsList: ['--job-name', job.name, '--sql-base64', Buffer.from(job.sql, 'utf8').toString('base64')],
+          ...(job.savepointPath ? { savepointPath: job.savepointPath, allowNonRestoredState: true } : {}),
+        }),
+        timeoutMs: 120_000,
+      });
+    try {
+      return (await run(await this.uploadedJar())).jobid;
+    } catch (error) {
+      // The cluster may have restarted and forgotten the JAR: upload again once.
+      if (error instanceof HttpError && error.status === 404) {
+        this.jarId = undefined;
+        return (await run(await this.uploadedJar())).jobid;
+      }
+      throw error;
+    }
+  }
+
+  private uploadedJar(): Promise<string> {
+    if (!this.jarId) {
+      this.jarId = this.upload().catch((error) => {
+        this.jarId = undefined;
+        throw error;
+      });
+    }
+    return this.jarId;
+  }
+
+  private async upload(): Promise<string> {
+    const form = new FormData();
+    form.append('jarfile', await openAsBlob(this.runnerJar, { type: 'application/x-java-archive' }), basename(this.runnerJar));
+    const out = await httpJson<{ filename: string }>('Flink', `${this.baseUrl}/jars/upload`, { method: 'POST', body: form, timeoutMs: 120_000 });
+    this.logger.log(`uploaded ${basename(this.runnerJar)}`);
+    return basename(out.filename);
+  }
+
+  async observe(): Promise<Map<string, ObservedJob>> {
+    const out = await httpJson<{ jobs: { jid: string; name: string; state: string }[] }>('Flink', `${this.baseUrl}/jobs/overview`, { timeoutMs: 5000 });
+    return new Map(out.jobs.map((j) => [j.jid, { id: j.jid, name: j.name, state: j.state, phase: PHASES[j.state] ?? 'STARTING' }]));
+  }
+
+  async stopWithSavepoint(jobId: string): Promise<string | undefined> {
+    try {
+      const { 'request-id': requestId } = await httpJson<{ 'request-id': string }>('Flink', `${this.baseUrl}/jobs/${jobId}/stop`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ drain: false, ...(this.savepointDir ? { targetDirectory: this.savepointDir } : {}) }),
+      });
+      for (let i = 0; i < 120; i++) {
+        const status = await httpJson<{ status: { id: string }; operation?: { location?: string; 'failure-cause'?: { 'class': string; 'stack-trace': string } } }>(
+          'Flink', `${this.baseUrl}/jobs/${jobId}/savepoints/${requestId}`,
+        );
+        if (status.status.id === 'COMPLETED') {
+          if (status.operation?.location) return status.operation.location;
+          this.logger.warn(`stop with savepoint of ${jobId} failed; cancelling instead`);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 404) return undefined;
+      this.logger.warn(`stop with savepoint of ${jobId} failed (${(error as Error).message}); cancelling instead`);
+    }
+    await this.cancel(jobId);
+    return undefined;
+  }
+
+  async cancel(jobId: string): Promise<void> {
+    try {
+      await httpJson('Flink', `${this.baseUrl}/jobs/${jobId}?mode=cancel`, { method: 'PATCH' });
+    } catch (error) {
+      if (error instanceof HttpError && (error.status === 404 || error.status === 409)) return;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import { Controller, HttpCode, Inject, Post, Req } from '@nestjs/common';
+import { CONFIG, Config } from '../config/config';
+import { AuthedRequest, environmentOf, Requires } from '../tenants/auth';
+import { EventsService } from './events.service';
+import { readRawBody } from './raw-body';
+
+/** The paths LaunchDarkly SDKs post to; their bodies are read raw (gzip, large). */
+export const EVENT_PATHS = ['/bulk', '/v1/events/bulk', '/diagnostic'];
+
+@Controller()
+export class EventsController {
+  constructor(private readonly events: EventsService, @Inject(CONFIG) private readonly config: Config) {}
+
+  @Post(['bulk', 'v1/events/bulk'])
+  @HttpCode(202)
+  @Requires('sdk')
+  async bulk(@Req() req: AuthedRequest) {
+    const environment = environmentOf(req);
+    const payload = this.events.decode(await readRawBody(req, this.config.maxBodyBytes), header(req, 'content-encoding'));
+    return this.events.ingest(environment, environment.tenantKey, payload, header(req, 'x-launchdarkly-payload-id'));
+  }
+
+  /** SDK diagnostics are acknowledged so SDKs stay quiet; they are not analysed (yet). */
+  @Post('diagnostic')
+  @HttpCode(202)
+  @Requires('sdk')
+  async diagnostic(@Req() req: AuthedRequest) {
+    this.events.decode(await readRawBody(req, this.config.maxBodyBytes), header(req, 'content-encoding'));
+    return {};
+  }
+}
+
+function header(req: AuthedRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

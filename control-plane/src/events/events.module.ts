@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { EventsController } from './events.controller';
+import { EventsService } from './events.service';
+import { HeartbeatService } from './heartbeat.service';
+import { PAYLOAD_LEDGER, SqlitePayloadLedger } from './payload-ledger.repository';
+
+@Module({
+  controllers: [EventsController],
+  providers: [EventsService, HeartbeatService, { provide: PAYLOAD_LEDGER, useClass: SqlitePayloadLedger }],
+  exports: [EventsService],
+})
+export class EventsModule {}

@@ -1,0 +1,43 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { CONFIG, Config } from '../config/config';
+import { StreamService } from '../stream/kinesis';
+import { heartbeatRecord } from './event-record';
+
+/**
+ * Writes a heartbeat record to every shard of the events stream every few seconds.
+ * Analyses run in event time; without heartbeats a silent stream or an idle shard
+ * would hold the watermark, and so the last window, open forever.
+ */
+@Injectable()
+export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Heartbeat');
+  private timer?: NodeJS.Timeout;
+  private failing = false;
+
+  constructor(@Inject(CONFIG) private readonly config: Config, private readonly stream: StreamService) {}
+
+  onApplicationBootstrap() {
+    if (this.config.heartbeatIntervalMs > 0) this.timer = setInterval(() => void this.beat(), this.config.heartbeatIntervalMs);
+  }
+
+  onApplicationShutdown() {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async beat(): Promise<void> {
+    try {
+      const shards = (await this.stream.listShards(this.config.eventsStream)).filter((s) => !s.SequenceNumberRange?.EndingSequenceNumber);
+      const data = Buffer.from(JSON.stringify(heartbeatRecord(Date.now())));
+      const outcome = await this.stream.putRecords(
+        this.config.eventsStream,
+        shards.map((s) => ({ Data: data, PartitionKey: 'heartbeat', ExplicitHashKey: s.HashKeyRange?.StartingHashKey })),
+      );
+      if (outcome.failed.length) throw new Error(`${outcome.failed.length} shard(s) refused the heartbeat`);
+      if (this.failing) this.logger.log('heartbeats flow again');
+      this.failing = false;
+    } catch (error) {
+      if (!this.failing) this.logger.warn(`heartbeat failed: ${(error as Error).message}`);
+      this.failing = true;
+    }
+  }
+}

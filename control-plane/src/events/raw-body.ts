@@ -1,0 +1,29 @@
+import type { Request } from 'express';
+import { Problem } from '../common/problem';
+
+/** Reads a request body as bytes, refusing it (413) as soon as it passes `limit`. */
+export function readRawBody(req: Request, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      reject(new Problem(413, 'Content Too Large', `The body is over the limit of ${limit} bytes.`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      size += chunk.length;
+      if (size > limit) {
+        refused = true;
+        reject(new Problem(413, 'Content Too Large', `The body is over the limit of ${limit} bytes.`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => refused || resolve(Buffer.concat(chunks)));
+    req.on('error', (error) => refused || reject(error));
+  });
+}

@@ -1,0 +1,124 @@
+import { schemas } from '@flagstream/schemas';
+
+/**
+ * The OpenAPI 3.1 description, built from the JSON Schemas in schemas/ (the same ones
+ * Ajv enforces), so the document cannot drift from what the API accepts.
+ */
+export function buildOpenApi(serverUrl: string): Record<string, unknown> {
+  const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+  const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+  const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+  const errors = { '400': problem('Invalid input; `errors` names each field.'), '401': problem('No key or an unknown key.'), '403': problem('The key may not do this.'), '404': problem('Not found (also another tenant\'s resource).') };
+  const tenant = [{ tenantKey: [] }];
+  const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }];
+  const analysisOp = (summary: string, extra: Record<string, unknown> = {}) => ({
+    summary, security: tenant, parameters: idParam, responses: { '200': { description: 'The analysis.', ...json(ref('Analysis')) }, ...errors }, ...extra,
+  });
+  const defs = (schema: Record<string, unknown>) => (schema.definitions ?? {}) as Record<string, unknown>;
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Flagstream API',
+      version: '1',
+      description: 'Real-time analytics on feature-flag events. Kinds beyond flag-evaluations (unique-contexts, flag-usage, experiment, guardrail, custom-sql) are named in the catalog and not deployable yet.',
+    },
+    servers: [{ url: serverUrl }],
+    paths: {
+      '/v1/tenants': { post: { summary: 'Create a tenant (admin key). The apiKey is shown once.', security: [{ adminKey: [] }], requestBody: json(ref('CreateTenantRequest')), responses: { '201': { description: 'Created.', ...json({ type: 'object', properties: { key: { type: 'string' }, name: { type: 'string' }, apiKey: { type: 'string' } } }) }, '409': problem('The key is taken.'), ...errors } } },
+      '/v1/environments': {
+        post: { summary: 'Create an environment (tenant key). The sdkKey is shown once.', security: tenant, requestBody: json(ref('CreateEnvironmentRequest')), responses: { '201': { description: 'Created.', ...json({ type: 'object', properties: { key: { type: 'string' }, sdkKey: { type: 'string' } } }) }, '409': problem('The key is taken.'), ...errors } },
+        get: { summary: "List the tenant's environments.", security: tenant, responses: { '200': { description: 'Environments.' }, ...errors } },
+      },
+      '/bulk': { post: bulkOp() },
+      '/v1/events/bulk': { post: bulkOp() },
+      '/diagnostic': { post: { summary: 'SDK diagnostic events (acknowledged, not analysed).', security: [{ sdkKey: [] }], responses: { '202': { description: 'Accepted.' }, ...errors } } },
+      '/v1/analyses': {
+        post: { summary: 'Create an analysis; it is validated by Flink\'s planner and deployed as its own job.', security: tenant, requestBody: json(ref('AnalysisDefinition')), responses: { '201': { description: 'Created.', ...json(ref('Analysis')) }, ...errors } },
+        get: { summary: "List the tenant's analyses.", security: tenant, responses: { '200': { description: 'Analyses.', ...json({ type: 'object', properties: { analyses: { type: 'array', items: ref('Analysis') } } }) }, ...errors } },
+      },
+      '/v1/analyses/validate': { post: { summary: 'Validate a definition without deploying it.', security: tenant, requestBody: json(ref('AnalysisDefinition')), responses: { '200': { description: 'Valid.', ...json({ type: 'object', properties: { valid: { const: true }, sql: { type: 'string' } } }) }, ...errors } } },
+      '/v1/analyses/{id}': {
+        get: analysisOp('Get an analysis.'),
+        put: analysisOp('Replace the definition; the job is redeployed and old results are dropped.', { requestBody: json(ref('AnalysisDefinition')) }),
+        delete: { summary: 'Delete an analysis, its job and results.', security: tenant, parameters: idParam, responses: { '204': { description: 'Deleted.' }, ...errors } },
+      },
+      '/v1/analyses/{id}/sql': { get: { summary: 'The generated Flink SQL.', security: tenant, parameters: idParam, responses: { '200': { description: 'SQL.', ...json({ type: 'object', properties: { sql: { type: 'string' } } }) }, ...errors } } },
+      '/v1/analyses/{id}/stop': { post: analysisOp('Stop the job with a savepoint.') },
+      '/v1/analyses/{id}/start': { post: analysisOp('Start a stopped analysis (from its savepoint when it has one).') },
+      '/v1/analyses/{id}/replay': { post: analysisOp('Re-read the stream from a time within its retention and rewrite the results from there.', { requestBody: json({ type: 'object', required: ['from'], properties: { from: { type: 'string', format: 'date-time' } } }) }) },
+      '/v1/analyses/{id}/results': {
+        get: {
+          summary: 'Result rows ordered by windowStart.', security: tenant,
+          parameters: [...idParam, { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' } }, { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } }],
+          responses: { '200': { description: 'Rows.', ...json({ type: 'object', properties: { rows: { type: 'array', items: ref('FlagEvaluationsRow') } } }) }, ...errors },
+        },
+      },
+      '/health': { get: { summary: 'Health of the stream, Flink, the validator and the store.', responses: { '200': { description: 'All answer.' }, '503': { description: 'A component does not answer.' } } } },
+      '/metrics': { get: { summary: 'Prometheus metrics.', responses: { '200': { description: 'Text format.' } } } },
+    },
+    components: {
+      securitySchemes: {
+        adminKey: { type: 'http', scheme: 'bearer' },
+        tenantKey: { type: 'http', scheme: 'bearer' },
+        sdkKey: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'The SDK key, bare or as "Bearer <key>".' },
+      },
+      schemas: {
+        ...rebase(defs(schemas.context)),
+        Context: rebase(withoutDefs(schemas.context)),
+        ...rebase(defs(schemas.sdkEvent)),
+        SdkEvent: rebase(withoutDefs(schemas.sdkEvent)),
+        CreateTenantRequest: rebase(defs(schemas.tenants).createTenant),
+        CreateEnvironmentRequest: rebase(defs(schemas.tenants).createEnvironment),
+        resourceKey: defs(schemas.tenants).resourceKey,
+        AnalysisDefinition: rebase(withoutDefs(schemas.analysisDefinition)),
+        FlagEvaluationsParams: rebase(withoutDefs(schemas.flagEvaluationsParams)),
+        duration: defs(schemas.flagEvaluationsParams).duration,
+        FlagEvaluationsRow: withoutDefs(schemas.flagEvaluationsRow),
+        Analysis: {
+          type: 'object',
+          required: ['id', 'name', 'kind', 'params', 'environment', 'status', 'createdAt', 'updatedAt'],
+          properties: {
+            id: { type: 'string', format: 'uuid' }, name: { type: 'string' }, kind: { type: 'string' }, params: { type: 'object' },
+            environment: { type: ['string', 'null'] }, status: { enum: ['PENDING', 'DEPLOYING', 'RUNNING', 'FAILED', 'STOPPING', 'STOPPED'] },
+            statusChangedAt: { type: 'string', format: 'date-time' }, statusMessage: { type: 'string' },
+            createdAt: { type: 'string', format: 'date-time' }, updatedAt: { type: 'string', format: 'date-time' },
+          },
+        },
+        Problem: {
+          type: 'object', required: ['status', 'title', 'detail'],
+          properties: { type: { type: 'string' }, status: { type: 'integer' }, title: { type: 'string' }, detail: { type: 'string' }, errors: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } } },
+        },
+      },
+    },
+  };
+
+  function bulkOp() {
+    return {
+      summary: 'Events exactly as LaunchDarkly server-side SDKs send them (event schema 4), plain or gzip.',
+      security: [{ sdkKey: [] }],
+      parameters: [{ name: 'X-LaunchDarkly-Payload-ID', in: 'header', schema: { type: 'string', maxLength: 200 }, description: 'A retried payload with the same ID counts once.' }],
+      requestBody: json({ type: 'array', items: ref('SdkEvent') }),
+      responses: {
+        '202': { description: 'Every accepted event is durably in the stream.', ...json({ type: 'object', properties: { accepted: { type: 'integer' }, rejected: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, error: { type: 'string' } } } } } }) },
+        '413': problem('The body, decompressed, is over the limit.'),
+        '503': problem('The stream cannot take the payload now; retry with the same payload ID.'),
+        ...errors,
+      },
+    };
+  }
+}
+
+function withoutDefs(schema: Record<string, unknown>): Record<string, unknown> {
+  const { definitions: _definitions, $schema: _schema, $id: _id, ...rest } = schema;
+  return rest;
+}
+
+/** Points the schema files' references at components/schemas. */
+function rebase<T>(value: T): T {
+  const text = JSON.stringify(value)
+    .replace(/"\$ref":"context\.schema\.json"/g, '"$ref":"#/components/schemas/Context"')
+    .replace(/"\$ref":"\.\.\/tenants\/keys\.schema\.json#\/definitions\/(\w+)"/g, '"$ref":"#/components/schemas/$1"')
+    .replace(/"\$ref":"#\/definitions\/(\w+)"/g, '"$ref":"#/components/schemas/$1"');
+  return JSON.parse(text) as T;
+}

@@ -1,0 +1,53 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const DATABASE = Symbol('DATABASE');
+export type Db = Database.Database;
+
+/** Versioned schema of the embedded store; append, never edit, a migration. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE tenants (
+     id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+     api_key_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);
+   CREATE TABLE environments (
+     id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+     key TEXT NOT NULL, sdk_key_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
+     UNIQUE (tenant_id, key));
+   CREATE TABLE payloads (
+     tenant_id TEXT NOT NULL, environment_id TEXT NOT NULL, payload_id TEXT NOT NULL,
+     event_count INTEGER NOT NULL, written TEXT NOT NULL, complete INTEGER NOT NULL DEFAULT 0,
+     response TEXT, received_at INTEGER NOT NULL,
+     PRIMARY KEY (tenant_id, environment_id, payload_id));
+   CREATE INDEX payloads_received_at ON payloads(received_at);
+   CREATE TABLE analyses (
+     id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+     name TEXT NOT NULL, kind TEXT NOT NULL, params TEXT NOT NULL, environment TEXT,
+     status TEXT NOT NULL, desired_state TEXT NOT NULL, status_changed_at TEXT NOT NULL,
+     status_message TEXT, job_id TEXT, savepoint TEXT, results_from TEXT, sql TEXT NOT NULL,
+     created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+   CREATE INDEX analyses_tenant ON analyses(tenant_id, created_at);
+   CREATE TABLE results (
+     analysis_id TEXT NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+     window_start TEXT NOT NULL, dims TEXT NOT NULL, row TEXT NOT NULL,
+     PRIMARY KEY (analysis_id, window_start, dims));
+   CREATE TABLE stream_checkpoints (stream TEXT NOT NULL, shard_id TEXT NOT NULL, sequence_number TEXT NOT NULL,
+     PRIMARY KEY (stream, shard_id));`,
+];
+
+export function openDatabase(dataDir: string): Db {
+  mkdirSync(dataDir, { recursive: true });
+  const db = new Database(join(dataDir, 'flagstream.sqlite'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let i = version; i < MIGRATIONS.length; i++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[i]);
+      db.pragma(`user_version = ${i + 1}`);
+    })();
+  }
+  return db;
+}

@@ -1,0 +1,154 @@
+// The embedded local stack: the Kinesis-API emulator (kinesis-local), a local Flink
+// cluster with the warm SQL validator (one JVM), and the control plane. Used by
+// `npm start` and by the end-to-end tests; stop() ends every process it started.
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { ROOT } from './bootstrap.mjs';
+
+export const DEFAULT_PORTS = { api: 8080, kinesis: 4568, kinesisTls: 4567, flink: 8081, validator: 8082 };
+
+function portInUse(port) {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function waitFor(what, check, { timeoutMs, isAlive }) {
+  const started = Date.now();
+  let lastError;
+  while (Date.now() - started < timeoutMs) {
+    if (isAlive && !isAlive()) throw new Error(`${what} exited while starting`);
+    try {
+      if (await check()) return Date.now() - started;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs / 1000} s${lastError ? `: ${lastError.message}` : ''}`);
+}
+
+const httpOk = (url) => async () => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
+
+/**
+ * Starts the stack. `log(line)` gets progress lines; each process' output goes to
+ * <dataDir>/logs/<name>.log (and to the console too when `echo` is set).
+ */
+export async function startStack({
+  dataDir = join(ROOT, '.flagstream'),
+  ports = DEFAULT_PORTS,
+  env = {},
+  echo = false,
+  log = (line) => console.log(line),
+  javaHeap = '1536m',
+} = {}) {
+  const logsDir = join(dataDir, 'logs');
+  mkdirSync(logsDir, { recursive: true });
+  for (const [name, port] of Object.entries(ports)) {
+    if (await portInUse(port)) throw new Error(`port ${port} (${name}) is already in use on 127.0.0.1: stop what uses it or choose other ports`);
+  }
+
+  const children = [];
+  const start = (name, command, args, childEnv) => {
+    const out = createWriteStream(join(logsDir, `${name}.log`), { flags: 'a' });
+    // Own process group, so stop() also ends what the process started itself.
+    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child.stdout.pipe(out);
+    child.stderr.pipe(out);
+    if (echo) {
+      child.stdout.on('data', (d) => process.stdout.write(prefix(name, d)));
+      child.stderr.on('data', (d) => process.stderr.write(prefix(name, d)));
+    }
+    child.alive = true;
+    child.on('exit', (code, signal) => {
+      child.alive = false;
+      if (!stopping) log(`${name} exited (${signal ?? `code ${code}`}); see ${join(logsDir, `${name}.log`)}`);
+    });
+    children.push({ name, child });
+    return child;
+  };
+  let stopping = false;
+
+  const stop = async () => {
+    stopping = true;
+    for (const { child } of [...children].reverse()) {
+      if (!child.alive) continue;
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {}
+      await new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          try {
+            process.kill(-child.pid, 'SIGKILL');
+          } catch {}
+          resolve();
+        }, 10000);
+        child.once('exit', () => (clearTimeout(timer), resolve()));
+      });
+    }
+  };
+
+  try {
+    const timings = {};
+    const kinesisEndpoint = `http://127.0.0.1:${ports.kinesis}`;
+    log(`starting the stream emulator (kinesis-local) on ${kinesisEndpoint}`);
+    const emulator = start('kinesis', process.execPath, [join(ROOT, 'node_modules/kinesis-local/main.js')], {
+      KINESIS_MOCK_CERT_PATH: join(ROOT, 'node_modules/kinesis-local/server.json'),
+      KINESIS_MOCK_PLAIN_PORT: String(ports.kinesis),
+      KINESIS_MOCK_TLS_PORT: String(ports.kinesisTls),
+      SHOULD_PERSIST_DATA: 'true',
+      PERSIST_PATH: join(dataDir, 'kinesis'),
+      PERSIST_INTERVAL: '2s',
+      LOG_LEVEL: 'WARN',
+      AWS_REGION: 'us-east-1',
+    });
+
+    const flinkUrl = `http://127.0.0.1:${ports.flink}`;
+    const validatorUrl = `http://127.0.0.1:${ports.validator}`;
+    log(`starting the local Flink cluster on ${flinkUrl} and the SQL validator on ${validatorUrl}`);
+    const lib = join(ROOT, 'flink-sql/local-cluster/target');
+    const flink = start('flink', 'java', [
+      `-Xmx${javaHeap}`,
+      '-XX:+UseSerialGC',
+      '-cp', `${join(lib, 'lib')}/*:${join(lib, 'classes')}`,
+      'dev.flagstream.local.LocalFlink',
+      '--rest-port', String(ports.flink),
+      '--validator-port', String(ports.validator),
+      '--data-dir', join(dataDir, 'flink'),
+      '--runner-jar', join(ROOT, 'flink-sql/runner/target/flagstream-runner.jar'),
+    ]);
+
+    timings.emulator = await waitFor('the stream emulator', () => portInUse(ports.kinesis), { timeoutMs: 60000, isAlive: () => emulator.alive });
+    const apiUrl = `http://127.0.0.1:${ports.api}`;
+    log('starting the control plane');
+    const controlPlane = start('control-plane', process.execPath, [join(ROOT, 'control-plane/dist/main.js')], {
+      NODE_NO_WARNINGS: '1',
+      PORT: String(ports.api),
+      FLAGSTREAM_DATA_DIR: dataDir,
+      FLAGSTREAM_KINESIS_ENDPOINT: kinesisEndpoint,
+      FLAGSTREAM_FLINK_URL: flinkUrl,
+      FLAGSTREAM_VALIDATOR_URL: validatorUrl,
+      ...env,
+    });
+    timings.flink = await waitFor('the Flink cluster', httpOk(`${flinkUrl}/overview`), { timeoutMs: 180000, isAlive: () => flink.alive });
+    timings.validator = await waitFor('the SQL validator', httpOk(`${validatorUrl}/health`), { timeoutMs: 180000, isAlive: () => flink.alive });
+    timings.api = await waitFor('the control plane', httpOk(`${apiUrl}/health`), { timeoutMs: 120000, isAlive: () => controlPlane.alive });
+    return { apiUrl, kinesisEndpoint, flinkUrl, validatorUrl, dataDir, timings, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function prefix(name, data) {
+  return data
+    .toString()
+    .split('\n')
+    .filter((l) => l.length)
+    .map((l) => `[${name}] ${l}\n`)
+    .join('');
+}

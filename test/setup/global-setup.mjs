@@ -1,0 +1,33 @@
+// Starts one real local stack (emulator, Flink + validator, control plane) for every
+// end-to-end test, on ports of its own and in a fresh data dir.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startStack } from '../../scripts/local-stack.mjs';
+
+export const TEST_PORTS = { api: 18080, kinesis: 14568, kinesisTls: 14567, flink: 18081, validator: 18082 };
+/** Small, so the 413 tests need no huge bodies; the pipeline tests stay far below it. */
+export const TEST_MAX_BODY_BYTES = 512 * 1024;
+
+export default async function globalSetup() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'flagstream-e2e-'));
+  const adminKey = `fs-admin-test-${Date.now()}`;
+  const started = Date.now();
+  console.log(`\n[e2e] starting the local stack in ${dataDir}`);
+  const stack = await startStack({
+    dataDir,
+    ports: TEST_PORTS,
+    env: { FLAGSTREAM_ADMIN_KEY: adminKey, FLAGSTREAM_MAX_BODY_BYTES: String(TEST_MAX_BODY_BYTES), FLAGSTREAM_HEALTH_INTERVAL_MS: '1000' },
+    log: (line) => console.log(`[e2e] ${line}`),
+  });
+  console.log(`[e2e] stack ready in ${Math.round((Date.now() - started) / 1000)} s (${JSON.stringify(stack.timings)})`);
+  globalThis.__flagstreamStack = stack;
+  Object.assign(process.env, {
+    FLAGSTREAM_TEST_API: stack.apiUrl,
+    FLAGSTREAM_TEST_ADMIN_KEY: adminKey,
+    FLAGSTREAM_TEST_KINESIS: stack.kinesisEndpoint,
+    FLAGSTREAM_TEST_FLINK: stack.flinkUrl,
+    FLAGSTREAM_TEST_DATA_DIR: dataDir,
+    FLAGSTREAM_TEST_MAX_BODY_BYTES: String(TEST_MAX_BODY_BYTES),
+  });
+}
