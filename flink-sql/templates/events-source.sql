@@ -11,7 +11,7 @@ CREATE TEMPORARY TABLE events (
   eventTime BIGINT,
   `key` STRING,
   variation INT,
-  features MAP<STRING, ROW<counters ARRAY<ROW<variation INT, version INT, `count` BIGINT, unknown BOOLEAN>>>>,
+  features MAP<STRING, ROW<counters ARRAY<ROW<variation INT, version INT, `count` BIGINT, `unknown` BOOLEAN>>>>,
   ts AS TO_TIMESTAMP_LTZ(eventTime, 3),
   WATERMARK FOR ts AS ts - {{allowedLateness}}
 ) WITH (

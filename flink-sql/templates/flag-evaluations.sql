@@ -5,7 +5,7 @@ CREATE TEMPORARY VIEW summary_counters AS
 SELECT e.ts, e.environment, f.flagKey, c.variation, c.evaluations
 FROM events AS e
 CROSS JOIN UNNEST(e.features) AS f (flagKey, flag)
-CROSS JOIN UNNEST(f.flag.counters) AS c (variation, version, evaluations, unknown)
+CROSS JOIN UNNEST(f.flag.counters) AS c (variation, version, evaluations, `unknown`)
 WHERE e.kind = 'summary'
   AND e.tenant = {{tenant}}{{filters}};
 
