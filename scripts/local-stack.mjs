@@ -110,12 +110,10 @@ export async function startStack({
     const flinkUrl = `http://127.0.0.1:${ports.flink}`;
     const validatorUrl = `http://127.0.0.1:${ports.validator}`;
     log(`starting the local Flink cluster on ${flinkUrl} and the SQL validator on ${validatorUrl}`);
-    const lib = join(ROOT, 'flink-sql/local-cluster/target');
+    // -jar: the JAR's manifest carries the classpath and the JVM module flags Flink needs on Java 17.
     const flink = start('flink', 'java', [
       `-Xmx${javaHeap}`,
-      '-XX:+UseSerialGC',
-      '-cp', `${join(lib, 'lib')}/*:${join(lib, 'classes')}`,
-      'dev.flagstream.local.LocalFlink',
+      '-jar', join(ROOT, 'flink-sql/local-cluster/target/flagstream-local-cluster.jar'),
       '--rest-port', String(ports.flink),
       '--validator-port', String(ports.validator),
       '--data-dir', join(dataDir, 'flink'),

@@ -1,15 +1,22 @@
 -- flag-evaluations: evaluations per tumbling event-time window, per the chosen
 -- dimensions, counted from summary events (each counter counts at the summary's
 -- endDate). Every value from the definition arrives as a bound literal.
-CREATE TEMPORARY VIEW summary_counters AS
-SELECT e.ts, e.environment, f.flagKey, c.variation, c.evaluations
-FROM events AS e
-CROSS JOIN UNNEST(e.features) AS f (flagKey, flag)
-CROSS JOIN UNNEST(f.flag.counters) AS c (variation, version, evaluations, `unknown`)
-WHERE e.kind = 'summary'
-  AND e.tenant = {{tenant}}{{filters}};
+
+-- Within its window an event (payloadId, eventIndex) counts once, even when the
+-- stream delivers its record twice (a producer retry after a lost answer).
+CREATE TEMPORARY VIEW summaries AS
+SELECT window_start, window_end, environment, features
+FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, payloadId, eventIndex ORDER BY ts) AS occurrence
+  FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), {{window}}))
+  WHERE kind = 'summary'
+    AND tenant = {{tenant}}{{eventFilters}}
+)
+WHERE occurrence = 1;
 
 INSERT INTO results
-SELECT {{analysisId}}, window_start, window_end{{selectDimensions}}, SUM(evaluations)
-FROM TABLE(TUMBLE(TABLE summary_counters, DESCRIPTOR(ts), {{window}}))
-GROUP BY window_start, window_end{{groupDimensions}};
+SELECT {{analysisId}}, e.window_start, e.window_end{{selectDimensions}}, SUM(c.evaluations)
+FROM summaries AS e
+CROSS JOIN UNNEST(e.features) AS f (flagKey, flag)
+CROSS JOIN UNNEST(f.flag.counters) AS c (variation, version, evaluations, `unknown`){{counterFilters}}
+GROUP BY e.window_start, e.window_end{{groupDimensions}};

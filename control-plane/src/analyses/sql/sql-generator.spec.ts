@@ -22,15 +22,15 @@ describe('SQL generator', () => {
   it('groups by the chosen dimensions in a fixed order, by flag and variation by default', () => {
     const sql = (groupBy?: ('flagKey' | 'variation' | 'environment')[]) =>
       generateSql({ id: 'a', tenantKey: 't', kind: 'flag-evaluations', params: { window: '1m', groupBy } }, streams, at, templates);
-    expect(sql(undefined)).toContain('GROUP BY window_start, window_end, flagKey, variation;');
-    expect(sql(['environment', 'flagKey'])).toContain('GROUP BY window_start, window_end, flagKey, environment;');
-    expect(sql([])).toContain('GROUP BY window_start, window_end;');
+    expect(sql(undefined)).toContain('GROUP BY e.window_start, e.window_end, f.flagKey, c.variation;');
+    expect(sql(['environment', 'flagKey'])).toContain('GROUP BY e.window_start, e.window_end, f.flagKey, e.environment;');
+    expect(sql([])).toContain('GROUP BY e.window_start, e.window_end;');
     expect(sql(['variation'])).toMatch(/variation INT,\n\s+evaluations BIGINT/);
   });
 
   it('windows in event time with the allowed lateness, and starts reading at the given time', () => {
     const sql = generateSql({ id: 'a', tenantKey: 't', kind: 'flag-evaluations', params: { window: '2h' } }, streams, at, templates);
-    expect(sql).toContain("TUMBLE(TABLE summary_counters, DESCRIPTOR(ts), INTERVAL '7200' SECOND(4))");
+    expect(sql).toContain("TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '7200' SECOND(4))");
     expect(sql).toContain("WATERMARK FOR ts AS ts - INTERVAL '5' SECOND(2)");
     expect(sql).toContain("'scan.stream.initpos-timestamp' = '1795622400.000'");
   });

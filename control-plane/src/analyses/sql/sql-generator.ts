@@ -46,9 +46,9 @@ export const DEFAULT_GROUP_BY: GroupByField[] = ['flagKey', 'variation'];
 
 /** The result columns of each dimension; the order is fixed so rows are stable. */
 const DIMENSIONS: Record<GroupByField, { column: string; type: string; expression: string }> = {
-  flagKey: { column: 'flagKey', type: 'STRING', expression: 'flagKey' },
-  variation: { column: 'variation', type: 'INT', expression: 'variation' },
-  environment: { column: 'environment', type: 'STRING', expression: 'environment' },
+  flagKey: { column: 'flagKey', type: 'STRING', expression: 'f.flagKey' },
+  variation: { column: 'variation', type: 'INT', expression: 'c.variation' },
+  environment: { column: 'environment', type: 'STRING', expression: 'e.environment' },
 };
 const DIMENSION_ORDER: GroupByField[] = ['flagKey', 'variation', 'environment'];
 
@@ -58,9 +58,8 @@ export function generateSql(spec: AnalysisSpec, streams: StreamSettings, start: 
   const groupBy = spec.params.groupBy ?? DEFAULT_GROUP_BY;
   const dimensions = DIMENSION_ORDER.filter((d) => groupBy.includes(d)).map((d) => DIMENSIONS[d]);
 
-  const filters: string[] = [];
-  if (spec.environment !== undefined) filters.push(`\n  AND e.environment = ${stringParam(spec.environment)}`);
-  if (spec.params.flagKeys?.length) filters.push(`\n  AND f.flagKey IN (${spec.params.flagKeys.map(stringParam).join(', ')})`);
+  const eventFilters = spec.environment !== undefined ? `\n    AND environment = ${stringParam(spec.environment)}` : '';
+  const counterFilters = spec.params.flagKeys?.length ? `\nWHERE f.flagKey IN (${spec.params.flagKeys.map(stringParam).join(', ')})` : '';
 
   const source = fill(templates.eventsSource, {
     allowedLateness: intervalParam(streams.allowedLatenessSeconds || 0),
@@ -73,7 +72,8 @@ export function generateSql(spec: AnalysisSpec, streams: StreamSettings, start: 
   const query = fill(templates.kinds['flag-evaluations'], {
     tenant: stringParam(spec.tenantKey),
     analysisId: stringParam(spec.id),
-    filters: filters.join(''),
+    eventFilters,
+    counterFilters,
     window: intervalParam(durationSeconds(window)),
     selectDimensions: dimensions.map((d) => `, ${d.expression}`).join(''),
     groupDimensions: dimensions.map((d) => `, ${d.expression}`).join(''),
@@ -105,7 +105,14 @@ function sourceStart(start: StartPosition): string[] {
 }
 
 function sinkPartitioning(): string[] {
-  return [option('sink.partitioner', 'random'), option('json.timestamp-format.standard', 'ISO-8601')];
+  return [
+    option('sink.partitioner', 'random'),
+    // The emulator garbles some HTTP/2 answers; HTTP/1.1 works against it and AWS alike.
+    option('aws.http.protocol.version', 'HTTP1_1'),
+    // Rows leave within a second instead of the default 5 s batch wait.
+    option('sink.flush-buffer.timeout', '1000'),
+    option('json.timestamp-format.standard', 'ISO-8601'),
+  ];
 }
 
 /** Replaces {{name}} placeholders; an unknown or unused placeholder is a bug, not a silent gap. */
