@@ -1,0 +1,100 @@
+import { call, eventually, newTenant, waitForStatus } from './client';
+
+/**
+ * A bad analysis fixed and its history re-ingested: PUT a new definition (old rows
+ * go), replay from before the first events (the windows come back, computed the new
+ * way, nothing counted twice), stop with a savepoint, start again, delete.
+ */
+
+const WINDOW_MS = 5_000;
+const FLINK = process.env.FLAGSTREAM_TEST_FLINK ?? 'http://127.0.0.1:18081';
+
+function summary(endDate: number, counters: Record<string, [variation: number, count: number][]>) {
+  const features: Record<string, unknown> = {};
+  for (const [flag, list] of Object.entries(counters)) features[flag] = { default: 'off', counters: list.map(([variation, count]) => ({ variation, count, version: 1, value: `v${variation}` })) };
+  return { kind: 'summary', startDate: endDate - 1000, endDate, features };
+}
+
+function expected(events: ReturnType<typeof summary>[], byVariation: boolean) {
+  const sums = new Map<string, any>();
+  for (const event of events) {
+    const windowStart = Math.floor(event.endDate / WINDOW_MS) * WINDOW_MS;
+    for (const [flagKey, flag] of Object.entries(event.features) as [string, { counters: { variation: number; count: number }[] }][]) {
+      for (const counter of flag.counters) {
+        const row: any = { windowStart: new Date(windowStart).toISOString(), windowEnd: new Date(windowStart + WINDOW_MS).toISOString(), flagKey };
+        if (byVariation) row.variation = counter.variation;
+        const key = JSON.stringify(row);
+        sums.set(key, { ...row, evaluations: (sums.get(key)?.evaluations ?? 0) + counter.count });
+      }
+    }
+  }
+  return sort([...sums.values()]);
+}
+
+const sort = (rows: any[]) => [...rows].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+describe('analysis lifecycle', () => {
+  jest.setTimeout(400_000);
+
+  it('updates, replays history exactly once, stops with a savepoint, starts again and deletes', async () => {
+    const tenant = await newTenant(['production']);
+    const sdk = tenant.sdkKeys.production;
+    const results = async (id: string) => sort((await call('GET', `/v1/analyses/${id}/results`, { key: tenant.apiKey })).body.rows);
+    const resultsEqual = (id: string, want: unknown[], what: string) =>
+      eventually(what, async () => {
+        const rows = await results(id);
+        return JSON.stringify(rows) === JSON.stringify(want) ? rows : undefined;
+      }, 90_000);
+
+    const created = await call('POST', '/v1/analyses', { key: tenant.apiKey, body: { name: 'per flag', kind: 'flag-evaluations', params: { window: '5s', groupBy: ['flagKey'] } } });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    await waitForStatus(tenant.apiKey, id, 'RUNNING');
+
+    const t0 = Date.now();
+    const history = [summary(t0, { alpha: [[0, 3], [1, 4]], beta: [[2, 5]] }), summary(t0 + 1000, { alpha: [[1, 6]] })];
+    for (const [i, event] of history.entries()) {
+      const reply = await call('POST', '/bulk', { key: sdk, bareKey: true, body: [event], headers: { 'X-LaunchDarkly-Payload-ID': `h${i}-${t0}` } });
+      expect(reply.status).toBe(202);
+    }
+    await resultsEqual(id, expected(history, false), 'the per-flag rows');
+
+    // The fix: also by variation. The old rows go with the old definition.
+    const updated = await call('PUT', `/v1/analyses/${id}`, { key: tenant.apiKey, body: { name: 'per flag and variation', kind: 'flag-evaluations', params: { window: '5s' } } });
+    expect(updated.status).toBe(200);
+    expect(updated.body).toMatchObject({ id, name: 'per flag and variation', params: { groupBy: ['flagKey', 'variation'] } });
+    expect(await results(id)).toEqual([]);
+    await waitForStatus(tenant.apiKey, id, 'RUNNING');
+    expect((await call('GET', `/v1/analyses/${id}/sql`, { key: tenant.apiKey })).body.sql).toContain('c.variation');
+
+    // Re-ingest the history: the same events, now by variation, each counted once.
+    const replay = await call('POST', `/v1/analyses/${id}/replay`, { key: tenant.apiKey, body: { from: new Date(t0 - 60_000).toISOString() } });
+    expect(replay.status).toBe(200);
+    await waitForStatus(tenant.apiKey, id, 'RUNNING');
+    await resultsEqual(id, expected(history, true), 'the replayed rows by variation');
+
+    // Stop with a savepoint, then start again from it.
+    const before = (await call('GET', `/v1/analyses/${id}`, { key: tenant.apiKey })).body;
+    const stopping = await call('POST', `/v1/analyses/${id}/stop`, { key: tenant.apiKey });
+    expect(stopping.status).toBe(200);
+    expect(['STOPPING', 'STOPPED']).toContain(stopping.body.status);
+    const stopped = await waitForStatus(tenant.apiKey, id, 'STOPPED');
+    expect(Date.parse(stopped.statusChangedAt)).toBeGreaterThan(Date.parse(before.statusChangedAt));
+    expect(stopped.statusMessage).toMatch(/savepoint/);
+
+    expect((await call('POST', `/v1/analyses/${id}/start`, { key: tenant.apiKey })).status).toBe(200);
+    await waitForStatus(tenant.apiKey, id, 'RUNNING');
+    const later = summary(Date.now(), { gamma: [[0, 2]] });
+    expect((await call('POST', '/bulk', { key: sdk, bareKey: true, body: [later] })).status).toBe(202);
+    await resultsEqual(id, expected([...history, later], true), 'the rows after the restart');
+
+    // Delete: the analysis, its rows and its job go.
+    expect((await call('DELETE', `/v1/analyses/${id}`, { key: tenant.apiKey })).status).toBe(204);
+    expect((await call('GET', `/v1/analyses/${id}`, { key: tenant.apiKey })).status).toBe(404);
+    await eventually('the job to end', async () => {
+      const jobs = (await (await fetch(`${FLINK}/jobs/overview`)).json()) as { jobs: { name: string; state: string }[] };
+      const mine = jobs.jobs.filter((j) => j.name.includes(id));
+      return mine.every((j) => ['CANCELED', 'FINISHED'].includes(j.state)) ? true : undefined;
+    }, 30_000);
+  });
+});
