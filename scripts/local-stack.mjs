@@ -135,7 +135,8 @@ export async function startStack({
     timings.flink = await waitFor('the Flink cluster', httpOk(`${flinkUrl}/overview`), { timeoutMs: 180000, isAlive: () => flink.alive });
     timings.validator = await waitFor('the SQL validator', httpOk(`${validatorUrl}/health`), { timeoutMs: 180000, isAlive: () => flink.alive });
     timings.api = await waitFor('the control plane', httpOk(`${apiUrl}/health`), { timeoutMs: 120000, isAlive: () => controlPlane.alive });
-    return { apiUrl, kinesisEndpoint, flinkUrl, validatorUrl, dataDir, timings, stop };
+    const pids = Object.fromEntries(children.map(({ name, child }) => [name, child.pid]));
+    return { apiUrl, kinesisEndpoint, flinkUrl, validatorUrl, dataDir, timings, pids, stop };
   } catch (error) {
     await stop();
     throw error;

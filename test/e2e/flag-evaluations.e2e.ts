@@ -8,7 +8,7 @@ import { call, eventually, newTenant, waitForStatus } from './client';
  * rows are computed here, independently, from the very payloads the test sends.
  */
 
-const FIXTURES = join(__dirname, '../../../shared/fixtures/launchdarkly-node-server-sdk-9.13.7');
+const FIXTURES = join(__dirname, '../fixtures/launchdarkly-node-server-sdk-9.13.7');
 const WINDOW_MS = 10_000;
 const HOSTILE_KEY = `it's a "flag"\\ with\nnew line; DROP TABLE x; -- ünï 🚩 {{tenant}}`;
 

@@ -97,4 +97,18 @@ describe('analysis lifecycle', () => {
       return mine.every((j) => ['CANCELED', 'FINISHED'].includes(j.state)) ? true : undefined;
     }, 30_000);
   });
+
+  it('shows a job that ended behind its back as FAILED, saying why, and when that changed', async () => {
+    const tenant = await newTenant(['production']);
+    const created = await call('POST', '/v1/analyses', { key: tenant.apiKey, body: { name: 'victim', kind: 'flag-evaluations', params: { window: '1m' } } });
+    const running = await waitForStatus(tenant.apiKey, created.body.id, 'RUNNING');
+    const jobs = (await (await fetch(`${FLINK}/jobs/overview`)).json()) as { jobs: { jid: string; name: string; state: string }[] };
+    const job = jobs.jobs.find((j) => j.name.includes(created.body.id) && j.state === 'RUNNING');
+    expect(job).toBeDefined();
+    await fetch(`${FLINK}/jobs/${job!.jid}?mode=cancel`, { method: 'PATCH' });
+    const failed = await waitForStatus(tenant.apiKey, created.body.id, 'FAILED', 30_000);
+    expect(failed.statusMessage).toContain('CANCELED');
+    expect(Date.parse(failed.statusChangedAt)).toBeGreaterThan(Date.parse(running.statusChangedAt));
+    expect((await call('DELETE', `/v1/analyses/${created.body.id}`, { key: tenant.apiKey })).status).toBe(204);
+  });
 });

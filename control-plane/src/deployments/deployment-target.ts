@@ -13,6 +13,8 @@ export interface DeploymentTarget {
   stopWithSavepoint(jobId: string): Promise<string | undefined>;
   /** Cancels the job without a savepoint. Resolves also when the job is already gone. */
   cancel(jobId: string): Promise<void>;
+  /** The job's latest failure, in one line, when it has one. */
+  failureCause(jobId: string): Promise<string | undefined>;
   ping(): Promise<void>;
 }
 export const DEPLOYMENT_TARGET = Symbol('DeploymentTarget');

@@ -97,6 +97,18 @@ export class FlinkRestTarget implements DeploymentTarget {
     return undefined;
   }
 
+  async failureCause(jobId: string): Promise<string | undefined> {
+    try {
+      const out = await httpJson<{ 'root-exception'?: string; exceptionHistory?: { entries?: { exceptionName?: string; stacktrace?: string }[] } }>(
+        'Flink', `${this.baseUrl}/jobs/${jobId}/exceptions?maxExceptions=1`,
+      );
+      const trace = out.exceptionHistory?.entries?.[0]?.stacktrace ?? out['root-exception'];
+      return trace ? rootCause(trace) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async cancel(jobId: string): Promise<void> {
     try {
       await httpJson('Flink', `${this.baseUrl}/jobs/${jobId}?mode=cancel`, { method: 'PATCH' });
@@ -105,4 +117,11 @@ export class FlinkRestTarget implements DeploymentTarget {
       throw error;
     }
   }
+}
+
+/** The innermost "Caused by:" line of a Java stack trace: the cause a user can act on. */
+export function rootCause(trace: string): string {
+  const lines = trace.split('\n').map((l) => l.trim());
+  const causes = lines.filter((l) => l.startsWith('Caused by: ')).map((l) => l.slice('Caused by: '.length));
+  return (causes.at(-1) ?? lines[0] ?? '').slice(0, 500);
 }

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Interval } from '@nestjs/schedule';
 import { createHash, randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import type { PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
@@ -152,6 +153,7 @@ export class EventsService {
     }
   }
 
+  @Interval(3600_000)
   forgetOldPayloads(): number {
     // Keep payload IDs a little longer than the stream keeps their events.
     return this.ledger.forgetBefore(Date.now() - (this.config.streamRetentionHours + 1) * 3600_000);

@@ -4,7 +4,7 @@ import { SCHEMA_IDS } from '@flagstream/schemas';
 import { fieldErrors, validatorFor } from '../common/schema-validator';
 import { toEventRecord } from './event-record';
 
-const FIXTURES = join(__dirname, '../../../../shared/fixtures/launchdarkly-node-server-sdk-9.13.7');
+const FIXTURES = join(__dirname, '../../../test/fixtures/launchdarkly-node-server-sdk-9.13.7');
 const requests = ['bulk-summary-index-custom.jsonl', 'diagnostic-and-bulk-all-kinds.jsonl'].flatMap((file) =>
   readFileSync(join(FIXTURES, file), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)),
 );

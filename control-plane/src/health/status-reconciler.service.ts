@@ -37,7 +37,7 @@ export class StatusReconciler implements OnApplicationBootstrap {
     try {
       const jobs = await this.target.observe();
       for (const analysis of this.analyses.all()) {
-        if (!this.lifecycle.isBusy(analysis.id)) this.reconcileOne(analysis, jobs);
+        if (!this.lifecycle.isBusy(analysis.id)) await this.reconcileOne(analysis, jobs);
       }
       this.lastRun = { at: new Date().toISOString(), ok: true };
     } catch (error) {
@@ -49,7 +49,7 @@ export class StatusReconciler implements OnApplicationBootstrap {
     }
   }
 
-  private reconcileOne(analysis: Analysis, jobs: Map<string, ObservedJob>): void {
+  private async reconcileOne(analysis: Analysis, jobs: Map<string, ObservedJob>): Promise<void> {
     const job = analysis.jobId ? jobs.get(analysis.jobId) : undefined;
     if (analysis.desiredState === 'STOPPED') {
       if (analysis.status !== 'STOPPING' && analysis.status !== 'STOPPED') this.lifecycle.setStatus(analysis, 'STOPPED');
@@ -63,6 +63,14 @@ export class StatusReconciler implements OnApplicationBootstrap {
       return;
     }
     const [status, message] = statusOf(job);
+    if (job.phase === 'FAILING' || job.phase === 'FAILED') {
+      // Say why, once per change: the planner accepted the job, the runtime did not.
+      if (analysis.status !== status || !analysis.statusMessage) {
+        const cause = await this.target.failureCause(job.id);
+        this.lifecycle.setStatus(analysis, status, cause ? `${message}: ${cause}` : message);
+      }
+      return;
+    }
     this.lifecycle.setStatus(analysis, status, message);
   }
 }

@@ -1,0 +1,19 @@
+import { rootCause } from './flink-rest.target';
+
+describe('rootCause', () => {
+  it('keeps the innermost cause of a Java stack trace', () => {
+    const trace = [
+      'org.apache.flink.runtime.JobException: Recovery is suppressed by NoRestartBackoffTimeStrategy',
+      '\tat org.apache.flink.runtime.executiongraph.failover.ExecutionFailureHandler.handleFailure(ExecutionFailureHandler.java:180)',
+      'Caused by: java.lang.RuntimeException: wrapper',
+      '\tat x.y(Z.java:1)',
+      'Caused by: software.amazon.kinesis.ResourceNotFoundException: Stream flagstream-events not found',
+      '\tat a.b(C.java:2)',
+    ].join('\n');
+    expect(rootCause(trace)).toBe('software.amazon.kinesis.ResourceNotFoundException: Stream flagstream-events not found');
+  });
+
+  it('falls back to the first line when nothing is caused by anything', () => {
+    expect(rootCause('java.lang.IllegalStateException: boom\n\tat a.b(C.java:1)')).toBe('java.lang.IllegalStateException: boom');
+  });
+});
