@@ -8,6 +8,14 @@ import org.apache.flink.table.api.StatementSet;
 import org.apache.flink.table.api.TableEnvironment;
 import org.apache.flink.table.api.TableResult;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
+import org.apache.flink.table.api.internal.TableEnvironmentInternal;
+import org.apache.flink.table.operations.CompileAndExecutePlanOperation;
+import org.apache.flink.table.operations.ModifyOperation;
+import org.apache.flink.table.operations.Operation;
+import org.apache.flink.table.operations.QueryOperation;
+import org.apache.flink.table.operations.StatementSetOperation;
+import org.apache.flink.table.operations.command.ExecutePlanOperation;
+import org.apache.flink.table.operations.command.SetOperation;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -117,16 +125,47 @@ public final class SqlRunner {
             } else if (head.regionMatches(true, 0, "SELECT", 0, 6) || head.regionMatches(true, 0, "WITH", 0, 4)) {
                 // a bare query would start its own job (or collect to the client): not allowed here
                 throw new org.apache.flink.table.api.ValidationException(
-                        "Only DDL, SET and INSERT statements are allowed; got a query: "
-                                + head.substring(0, Math.min(80, head.length())));
+                        "Only DDL, SET and INSERT statements are allowed; got a query: " + preview(head));
             } else {
-                tEnv.executeSql(stmt);
+                // What executeSql(stmt) does, but refusing statements that would run a job of their
+                // own: a query not starting with SELECT/WITH ("VALUES ...", "(SELECT ...)"),
+                // CREATE/REPLACE TABLE ... AS SELECT, EXECUTE PLAN. With --validate (and in the
+                // validator server) executeSql would really start such a job in this JVM.
+                TableEnvironmentInternal env = (TableEnvironmentInternal) tEnv;
+                List<Operation> ops = env.getParser().parse(stmt);
+                if (ops.size() != 1) {
+                    throw new org.apache.flink.table.api.ValidationException(
+                            "Expected one statement, got " + ops.size() + ": " + preview(head));
+                }
+                Operation op = ops.get(0);
+                if (op instanceof SetOperation && ((SetOperation) op).getKey().isPresent()
+                        && ((SetOperation) op).getValue().isPresent()) {
+                    // a SET the regex above did not match, e.g. with a comment before its ';'
+                    tEnv.getConfig().getConfiguration().setString(
+                            ((SetOperation) op).getKey().get(), ((SetOperation) op).getValue().get());
+                    continue;
+                }
+                if (op instanceof QueryOperation) {
+                    throw new org.apache.flink.table.api.ValidationException(
+                            "Only DDL, SET and INSERT statements are allowed; got a query: " + preview(head));
+                }
+                if (op instanceof ModifyOperation || op instanceof StatementSetOperation
+                        || op instanceof ExecutePlanOperation || op instanceof CompileAndExecutePlanOperation) {
+                    throw new org.apache.flink.table.api.ValidationException(
+                            "Only DDL, SET and INSERT statements are allowed; this statement would start a job of its own"
+                                    + " (write it as CREATE TABLE + INSERT INTO): " + preview(head));
+                }
+                env.executeInternal(op);
             }
         }
         if (inserts == 0) {
             throw new org.apache.flink.table.api.ValidationException("The script has no INSERT statement.");
         }
         return set;
+    }
+
+    private static String preview(String stmt) {
+        return stmt.substring(0, Math.min(80, stmt.length()));
     }
 
     /** sql.0, sql.1, ... concatenated in order (each value is at most 2048 chars in Managed Flink). */

@@ -62,7 +62,7 @@ public final class SqlScript {
                 int j = s.indexOf('\n');
                 s = j < 0 ? "" : s.substring(j + 1).strip();
             } else if (s.startsWith("/*")) {
-                int j = s.indexOf("*/");
+                int j = s.indexOf("*/", 2); // "/*/" does not close the comment
                 s = j < 0 ? "" : s.substring(j + 2).strip();
             } else {
                 return s;
