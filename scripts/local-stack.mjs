@@ -36,13 +36,13 @@ const httpOk = (url) => async () => (await fetch(url, { signal: AbortSignal.time
 
 /**
  * Starts the stack. `log(line)` gets progress lines; each process' output goes to
- * <dataDir>/logs/<name>.log (and to the console too when `echo` is set).
+ * <dataDir>/logs/<name>.log, and to the console too for the names listed in `echo`.
  */
 export async function startStack({
   dataDir = join(ROOT, '.flagstream'),
   ports = DEFAULT_PORTS,
   env = {},
-  echo = false,
+  echo = [],
   log = (line) => console.log(line),
   javaHeap = '1536m',
 } = {}) {
@@ -59,7 +59,7 @@ export async function startStack({
     const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child.stdout.pipe(out);
     child.stderr.pipe(out);
-    if (echo) {
+    if (echo.includes(name)) {
       child.stdout.on('data', (d) => process.stdout.write(prefix(name, d)));
       child.stderr.on('data', (d) => process.stderr.write(prefix(name, d)));
     }
@@ -103,7 +103,8 @@ export async function startStack({
       SHOULD_PERSIST_DATA: 'true',
       PERSIST_PATH: join(dataDir, 'kinesis'),
       PERSIST_INTERVAL: '2s',
-      LOG_LEVEL: 'WARN',
+      // Its WARN level logs a stack trace for every "stream not found" answer.
+      LOG_LEVEL: 'ERROR',
       AWS_REGION: 'us-east-1',
     });
 

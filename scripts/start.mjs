@@ -1,10 +1,10 @@
 // `npm start`: bootstrap what is missing, start the local stack, print `ready`.
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { bootstrap, ROOT } from './bootstrap.mjs';
 import { DEFAULT_PORTS, startStack } from './local-stack.mjs';
 
 const started = Date.now();
-const dataDir = process.env.FLAGSTREAM_DATA_DIR ? join(process.cwd(), process.env.FLAGSTREAM_DATA_DIR) : join(ROOT, '.flagstream');
+const dataDir = process.env.FLAGSTREAM_DATA_DIR ? resolve(process.env.FLAGSTREAM_DATA_DIR) : join(ROOT, '.flagstream');
 const port = Number(process.env.PORT || DEFAULT_PORTS.api);
 let stack;
 let stopping = false;
@@ -30,11 +30,12 @@ try {
       ...(process.env.FLAGSTREAM_FLINK_PORT ? { flink: Number(process.env.FLAGSTREAM_FLINK_PORT) } : {}),
       ...(process.env.FLAGSTREAM_VALIDATOR_PORT ? { validator: Number(process.env.FLAGSTREAM_VALIDATOR_PORT) } : {}),
     },
-    echo: true,
+    echo: ['control-plane'],
     log: (line) => console.log(`flagstream: ${line}`),
   });
   const host = process.env.HOST || '127.0.0.1';
   const key = process.env.FLAGSTREAM_ADMIN_KEY ? 'from FLAGSTREAM_ADMIN_KEY' : `in ${join(dataDir, 'admin-key')}`;
+  console.log(`flagstream: logs of the emulator, Flink and the control plane are in ${join(dataDir, 'logs')}`);
   console.log(`flagstream: ready on http://${host}:${port} in ${Math.round((Date.now() - started) / 1000)} s (admin key ${key}; Ctrl-C stops)`);
   if (stopping) await stack.stop();
 } catch (error) {

@@ -10,6 +10,7 @@ try {
   await run(process.execPath, [tsc, '-p', 'control-plane/tsconfig.json', '--noEmit'], { label: 'type-check control plane', quiet: true });
   await run(process.execPath, [tsc, '-p', 'test/tsconfig.json'], { label: 'type-check tests', quiet: true });
   await run(process.execPath, [join(ROOT, 'schemas/generate-types.mjs'), '--check'], { label: 'schema types are current', quiet: true });
+  await run('mvn', ['-B', '-q', '-ntp', '-f', 'flink-sql/pom.xml', 'test'], { label: 'Java tests (flink-sql)', quiet: true });
 } catch (error) {
   console.error(`[test] ${error.message}`);
   process.exit(1);

@@ -68,8 +68,9 @@ async function main() {
   const config = loadConfig();
   config.adminKey = resolveAdminKey(config, logger);
   const app = await createApp(config);
-  await app.init();
+  // Streams first: the heartbeats and the results reader start with the application.
   await prepareStreams(app, config, logger);
+  await app.init();
   await app.listen(config.port, config.host);
   logger.log(`control plane listening on http://${config.host}:${config.port}`);
 }
