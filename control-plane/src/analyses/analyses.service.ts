@@ -72,6 +72,10 @@ export class AnalysesService {
   }
 
   async create(tenant: Tenant, body: unknown): Promise<AnalysisView> {
+    // Each analysis is a Flink job holding a slot: one tenant must not take the cluster.
+    if (this.repository.list(tenant.id).length >= this.config.maxAnalysesPerTenant) {
+      throw Problem.conflict(`The tenant has ${this.config.maxAnalysesPerTenant} analyses, the most allowed; delete one first.`);
+    }
     const id = randomUUID();
     const { definition, sql } = await this.validate(tenant, body, id);
     const now = new Date().toISOString();

@@ -25,6 +25,7 @@ export interface Config {
   allowedLatenessSeconds: number;
   maxBodyBytes: number;
   writeDeadlineMs: number;
+  maxAnalysesPerTenant: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -59,6 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedLatenessSeconds: int(env, 'FLAGSTREAM_ALLOWED_LATENESS_SECONDS', 5),
     maxBodyBytes: int(env, 'FLAGSTREAM_MAX_BODY_BYTES', 16 * 1024 * 1024),
     writeDeadlineMs: int(env, 'FLAGSTREAM_WRITE_DEADLINE_MS', 20000),
+    maxAnalysesPerTenant: int(env, 'FLAGSTREAM_MAX_ANALYSES_PER_TENANT', 20),
   };
 }
 
