@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { call, eventually, newTenant, waitForStatus } from './client';
+import { Dimension, expectedEvaluationRows, sortRows } from './reference';
 
 /**
  * The spine, end to end on the real stack: SDK payloads → /bulk → Kinesis emulator →
@@ -27,31 +28,8 @@ function fixturePayload(endDate: number, counters: Record<string, [variation: nu
   });
 }
 
-/** The independent reference: sum every summary counter into its 10 s window. */
-function expectedRows(payloads: unknown[][], groupBy: ('flagKey' | 'variation' | 'environment')[], environment: string) {
-  const sums = new Map<string, any>();
-  for (const payload of payloads) {
-    for (const event of payload as Summary[]) {
-      if (event.kind !== 'summary') continue;
-      const windowStart = Math.floor(event.endDate / WINDOW_MS) * WINDOW_MS;
-      for (const [flagKey, flag] of Object.entries(event.features)) {
-        for (const counter of flag.counters) {
-          const row: any = { windowStart: new Date(windowStart).toISOString(), windowEnd: new Date(windowStart + WINDOW_MS).toISOString() };
-          if (groupBy.includes('flagKey')) row.flagKey = flagKey;
-          if (groupBy.includes('variation')) row.variation = counter.variation;
-          if (groupBy.includes('environment')) row.environment = environment;
-          const key = JSON.stringify(row);
-          sums.set(key, { ...row, evaluations: (sums.get(key)?.evaluations ?? 0) + counter.count });
-        }
-      }
-    }
-  }
-  return sortRows([...sums.values()]);
-}
-
-function sortRows(rows: any[]) {
-  return [...rows].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-}
+const expectedRows = (payloads: unknown[][], groupBy: Dimension[]) =>
+  expectedEvaluationRows(payloads.flat(), { windowMs: WINDOW_MS, groupBy, environment: 'production' }) as any[];
 
 describe('flag-evaluations end to end', () => {
   jest.setTimeout(300_000);
@@ -108,7 +86,7 @@ describe('flag-evaluations end to end', () => {
     const foreign = await call('POST', '/bulk', { key: other.sdkKeys.production, bareKey: true, body: fixturePayload(now + 500, { 'new-checkout': [[0, 1000]] }) });
     expect(foreign.status).toBe(202);
 
-    const expected = expectedRows(flushes, ['flagKey', 'variation'], 'production');
+    const expected = expectedRows(flushes, ['flagKey', 'variation']);
     const lastWindowEnd = Math.max(...expected.map((r) => Date.parse(r.windowEnd)));
     const rows = await eventually(
       'all windows in the results',
@@ -130,7 +108,7 @@ describe('flag-evaluations end to end', () => {
       'the hostile flag rows',
       async () => {
         const reply = await call('GET', `/v1/analyses/${byEnv.body.id}/results`, { key: tenant.apiKey });
-        const want = expectedRows(flushes, ['flagKey', 'environment'], 'production').filter((r) => r.flagKey === HOSTILE_KEY);
+        const want = expectedRows(flushes, ['flagKey', 'environment']).filter((r) => r.flagKey === HOSTILE_KEY);
         return reply.body.rows.length >= want.length ? { got: sortRows(reply.body.rows), want } : undefined;
       },
       60_000,

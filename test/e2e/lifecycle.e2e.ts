@@ -1,4 +1,5 @@
 import { call, eventually, newTenant, waitForStatus } from './client';
+import { expectedEvaluationRows, sortRows } from './reference';
 
 /**
  * A bad analysis fixed and its history re-ingested: PUT a new definition (old rows
@@ -15,23 +16,9 @@ function summary(endDate: number, counters: Record<string, [variation: number, c
   return { kind: 'summary', startDate: endDate - 1000, endDate, features };
 }
 
-function expected(events: ReturnType<typeof summary>[], byVariation: boolean) {
-  const sums = new Map<string, any>();
-  for (const event of events) {
-    const windowStart = Math.floor(event.endDate / WINDOW_MS) * WINDOW_MS;
-    for (const [flagKey, flag] of Object.entries(event.features) as [string, { counters: { variation: number; count: number }[] }][]) {
-      for (const counter of flag.counters) {
-        const row: any = { windowStart: new Date(windowStart).toISOString(), windowEnd: new Date(windowStart + WINDOW_MS).toISOString(), flagKey };
-        if (byVariation) row.variation = counter.variation;
-        const key = JSON.stringify(row);
-        sums.set(key, { ...row, evaluations: (sums.get(key)?.evaluations ?? 0) + counter.count });
-      }
-    }
-  }
-  return sort([...sums.values()]);
-}
-
-const sort = (rows: any[]) => [...rows].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+const expected = (events: ReturnType<typeof summary>[], byVariation: boolean) =>
+  expectedEvaluationRows(events, { windowMs: WINDOW_MS, groupBy: byVariation ? ['flagKey', 'variation'] : ['flagKey'] });
+const sort = sortRows;
 
 describe('analysis lifecycle', () => {
   jest.setTimeout(400_000);
