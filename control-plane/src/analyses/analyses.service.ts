@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { CONFIG, Config } from '../config/config';
 import { Problem } from '../common/problem';
+import { MetricsService } from '../metrics/metrics.service';
 import { DEPLOYMENT_TARGET, DeploymentTarget, SQL_VALIDATOR, SqlValidator } from '../deployments/deployment-target';
 import { RESULTS_REPOSITORY, ResultsRepository } from '../results/results.repository';
 import { TenantsService } from '../tenants/tenants.service';
@@ -42,7 +43,14 @@ export class AnalysesService {
     @Inject(DEPLOYMENT_TARGET) private readonly target: DeploymentTarget,
     @Inject(SQL_VALIDATOR) private readonly validator: SqlValidator,
     private readonly tenants: TenantsService,
-  ) {}
+    metrics: MetricsService,
+  ) {
+    metrics.gauge('flagstream_analyses', () => {
+      const counts = new Map<string, number>();
+      for (const a of this.repository.all()) counts.set(a.status, (counts.get(a.status) ?? 0) + 1);
+      return [...counts].map(([status, value]) => ({ labels: { status }, value }));
+    });
+  }
 
   get streams(): StreamSettings {
     return {

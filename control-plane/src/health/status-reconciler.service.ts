@@ -11,6 +11,9 @@ import { DEPLOYMENT_TARGET, DeploymentTarget, ObservedJob } from '../deployments
  * It records when a status last changed. A job the cluster no longer knows (the
  * local cluster restarted) is deployed again, resuming after its last window.
  */
+/** How long an analysis whose deployment failed waits before the next try. */
+const REDEPLOY_AFTER_MS = 30_000;
+
 @Injectable()
 export class StatusReconciler implements OnApplicationBootstrap {
   private readonly logger = new Logger('HealthCheck');
@@ -55,7 +58,16 @@ export class StatusReconciler implements OnApplicationBootstrap {
       if (analysis.status !== 'STOPPING' && analysis.status !== 'STOPPED') this.lifecycle.setStatus(analysis, 'STOPPED');
       return;
     }
-    if (!analysis.jobId) return; // not deployed yet, or its deployment failed (status says which)
+    if (!analysis.jobId) {
+      // Its deployment failed (Flink was down, say): try again now and then, never a healthy one.
+      const failedFor = Date.now() - Date.parse(analysis.statusChangedAt);
+      if (analysis.status === 'FAILED' && failedFor > REDEPLOY_AFTER_MS) {
+        this.logger.log(`deploying analysis ${analysis.id} again after a failed deployment`);
+        this.lifecycle.setStatus(analysis, 'DEPLOYING', 'trying again after a failed deployment');
+        void this.lifecycle.redeploy(analysis.id);
+      }
+      return;
+    }
     if (!job) {
       this.logger.warn(`job ${analysis.jobId} of analysis ${analysis.id} is gone from the cluster; deploying it again`);
       this.lifecycle.setStatus(analysis, 'DEPLOYING', 'the job was lost; deploying it again');
