@@ -35,6 +35,13 @@ describe('SQL generator', () => {
     expect(sql).toContain("'scan.stream.initpos-timestamp' = '1795622400.000'");
   });
 
+  it('reads with per-shard watermarks and writes with the stock Kinesis sink', () => {
+    const sql = generateSql({ id: 'a', tenantKey: 't', kind: 'flag-evaluations', params: { window: '1m' } }, streams, at, templates);
+    const [source, sink] = sql.split('CREATE TEMPORARY TABLE results');
+    expect(source).toContain("'connector' = 'flagstream-kinesis'");
+    expect(sink).toContain("'connector' = 'kinesis'");
+  });
+
   it('leaves out the local endpoint and credentials on AWS', () => {
     const sql = generateSql({ id: 'a', tenantKey: 't', kind: 'flag-evaluations', params: { window: '1m' } }, { ...streams, endpoint: undefined }, at, templates);
     expect(sql).not.toContain('aws.endpoint');

@@ -63,11 +63,11 @@ export function generateSql(spec: AnalysisSpec, streams: StreamSettings, start: 
 
   const source = fill(templates.eventsSource, {
     allowedLateness: intervalParam(streams.allowedLatenessSeconds || 0),
-    sourceOptions: [...kinesisOptions(streams, streams.eventsStream), ...sourceStart(start)].join(',\n'),
+    sourceOptions: [...kinesisOptions(streams, streams.eventsStream, SOURCE_CONNECTOR), ...sourceStart(start)].join(',\n'),
   });
   const sink = fill(templates.resultsSink, {
     columns: [...dimensions.map((d) => `  ${d.column} ${d.type}`), '  evaluations BIGINT'].join(',\n'),
-    sinkOptions: [...kinesisOptions(streams, streams.resultsStream), ...sinkPartitioning()].join(',\n'),
+    sinkOptions: [...kinesisOptions(streams, streams.resultsStream, 'kinesis'), ...sinkPartitioning()].join(',\n'),
   });
   const query = fill(templates.kinds['flag-evaluations'], {
     tenant: stringParam(spec.tenantKey),
@@ -81,9 +81,16 @@ export function generateSql(spec: AnalysisSpec, streams: StreamSettings, start: 
   return [source.trim(), sink.trim(), query.trim()].join('\n\n') + '\n';
 }
 
+/**
+ * The runner's own Kinesis source: the legacy connector's options, with the watermark
+ * taken per shard, so a backlog (replay, restore) read faster on one shard than on
+ * another drops no event as late (see flink-sql/README.md, "Per-shard watermarks").
+ */
+const SOURCE_CONNECTOR = 'flagstream-kinesis';
+
 /** Connector options shared by the source and the sink (see flink-sql/README.md). */
-function kinesisOptions(streams: StreamSettings, stream: string): string[] {
-  const options = [option('connector', 'kinesis'), option('stream', stream), option('aws.region', streams.region), option('format', 'json')];
+function kinesisOptions(streams: StreamSettings, stream: string, connector: string): string[] {
+  const options = [option('connector', connector), option('stream', stream), option('aws.region', streams.region), option('format', 'json')];
   if (streams.endpoint) {
     options.push(
       option('aws.endpoint', streams.endpoint),
