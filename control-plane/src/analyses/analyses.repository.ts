@@ -33,6 +33,8 @@ export interface AnalysesRepository {
   findById(id: string): Analysis | undefined;
   list(tenantId: string): Analysis[];
   all(): Analysis[];
+  /** Whether any analysis of any tenant should be running. */
+  anyToRun(): boolean;
   update(id: string, changes: Partial<Omit<Analysis, 'id' | 'tenantId' | 'createdAt'>>): Analysis | undefined;
   delete(tenantId: string, id: string): boolean;
 }
@@ -90,6 +92,10 @@ export class SqliteAnalysesRepository implements AnalysesRepository {
 
   all(): Analysis[] {
     return (this.db.prepare('SELECT * FROM analyses ORDER BY created_at, id').all() as Row[]).map(toAnalysis);
+  }
+
+  anyToRun(): boolean {
+    return this.db.prepare(`SELECT 1 FROM analyses WHERE desired_state = 'RUNNING' LIMIT 1`).get() !== undefined;
   }
 
   update(id: string, changes: Partial<Omit<Analysis, 'id' | 'tenantId' | 'createdAt'>>): Analysis | undefined {

@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
+import { AnalysesModule } from '../analyses/analyses.module';
 import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
 import { HeartbeatService } from './heartbeat.service';
 import { PAYLOAD_LEDGER, SqlitePayloadLedger } from './payload-ledger.repository';
 
 @Module({
+  imports: [AnalysesModule],
   controllers: [EventsController],
   providers: [EventsService, HeartbeatService, { provide: PAYLOAD_LEDGER, useClass: SqlitePayloadLedger }],
   exports: [EventsService],

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { ANALYSES_REPOSITORY, AnalysesRepository } from '../analyses/analyses.repository';
 import { CONFIG, Config } from '../config/config';
 import { StreamService } from '../stream/kinesis';
 import { heartbeatRecord } from './event-record';
@@ -6,7 +7,8 @@ import { heartbeatRecord } from './event-record';
 /**
  * Writes a heartbeat record to every shard of the events stream every few seconds.
  * Analyses run in event time; without heartbeats a silent stream or an idle shard
- * would hold the watermark, and so the last window, open forever.
+ * would hold the watermark, and so the last window, open forever. Only while an
+ * analysis should run: every record stays in the stream for its retention.
  */
 @Injectable()
 export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -14,7 +16,11 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
   private timer?: NodeJS.Timeout;
   private failing = false;
 
-  constructor(@Inject(CONFIG) private readonly config: Config, private readonly stream: StreamService) {}
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(ANALYSES_REPOSITORY) private readonly analyses: AnalysesRepository,
+    private readonly stream: StreamService,
+  ) {}
 
   onApplicationBootstrap() {
     if (this.config.heartbeatIntervalMs > 0) this.timer = setInterval(() => void this.beat(), this.config.heartbeatIntervalMs);
@@ -24,7 +30,9 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     if (this.timer) clearInterval(this.timer);
   }
 
-  async beat(): Promise<void> {
+  /** Resolves with the number of shards that got a heartbeat. */
+  async beat(): Promise<number> {
+    if (!this.analyses.anyToRun()) return 0;
     try {
       const shards = (await this.stream.listShards(this.config.eventsStream)).filter((s) => !s.SequenceNumberRange?.EndingSequenceNumber);
       const data = Buffer.from(JSON.stringify(heartbeatRecord(Date.now())));
@@ -35,9 +43,11 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
       if (outcome.failed.length) throw new Error(`${outcome.failed.length} shard(s) refused the heartbeat`);
       if (this.failing) this.logger.log('heartbeats flow again');
       this.failing = false;
+      return shards.length;
     } catch (error) {
       if (!this.failing) this.logger.warn(`heartbeat failed: ${(error as Error).message}`);
       this.failing = true;
+      return 0;
     }
   }
 }
