@@ -180,9 +180,11 @@ export class AnalysesService {
   }
 
   async delete(tenant: Tenant, id: string): Promise<void> {
-    const analysis = this.owned(tenant, id);
+    this.owned(tenant, id);
     await this.exclusive(id, async () => {
-      if (analysis.jobId) await this.target.cancel(analysis.jobId);
+      // Read again under the lock: a deployment that was under way may have started a job since.
+      const current = this.owned(tenant, id);
+      if (current.jobId) await this.target.cancel(current.jobId);
       this.repository.delete(tenant.id, id);
     });
   }
