@@ -23,7 +23,13 @@ export function readRawBody(req: Request, limit: number): Promise<Buffer> {
       }
       chunks.push(chunk);
     });
-    req.on('end', () => refused || resolve(Buffer.concat(chunks)));
+    let ended = false;
+    req.on('end', () => {
+      ended = true;
+      if (!refused) resolve(Buffer.concat(chunks));
+    });
     req.on('error', (error) => refused || reject(error));
+    // A client that hangs up mid-body must not leave the request waiting forever.
+    req.on('close', () => ended || refused || reject(new Problem(400, 'Bad Request', 'The request body ended early.')));
   });
 }
