@@ -25,6 +25,8 @@ export async function generate() {
       additionalProperties: false,
       declareExternallyReferenced: true,
       unreachableDefinitions: true,
+      // Plain arrays: min/max items stay runtime checks (Ajv), not tuple types.
+      ignoreMinAndMaxItems: true,
       style: { singleQuote: true },
     });
     // Each file re-declares what it references; keep the first declaration of each name.

@@ -169,21 +169,13 @@ export interface FlagEvaluationsParams {
    * @minItems 1
    * @maxItems 500
    */
-  flagKeys?: [string, ...string[]];
+  flagKeys?: string[];
   /**
    * Dimensions of each row.
    *
    * @maxItems 3
    */
-  groupBy?:
-    | []
-    | ['flagKey' | 'variation' | 'environment']
-    | ['flagKey' | 'variation' | 'environment', 'flagKey' | 'variation' | 'environment']
-    | [
-        'flagKey' | 'variation' | 'environment',
-        'flagKey' | 'variation' | 'environment',
-        'flagKey' | 'variation' | 'environment'
-      ];
+  groupBy?: ('flagKey' | 'variation' | 'environment')[];
 }
 
 export interface FlagEvaluationsRow {

@@ -1,3 +1,4 @@
+import type { FlagEvaluationsParams } from '@flagstream/schemas';
 import { durationSeconds, intervalParam, option, parseDuration, stringParam } from './literals';
 
 /**
@@ -6,13 +7,9 @@ import { durationSeconds, intervalParam, option, parseDuration, stringParam } fr
  * are passed in (see templates.ts), so every case can be tested without Flink.
  */
 
-export type GroupByField = 'flagKey' | 'variation' | 'environment';
-
-export interface FlagEvaluationsParams {
-  window: string;
-  flagKeys?: string[];
-  groupBy?: GroupByField[];
-}
+/** The params' type comes from their JSON Schema (schemas/analyses), like everywhere else. */
+export type { FlagEvaluationsParams };
+export type GroupByField = NonNullable<FlagEvaluationsParams['groupBy']>[number];
 
 export interface AnalysisSpec {
   id: string;
