@@ -40,9 +40,13 @@ export class KeyGuard implements CanActivate {
     return true;
   }
 
+  /** Hashed once: every request compares against it. */
+  private adminKeyHash?: string;
+
   private identify(key: string): Caller | undefined {
     const hash = hashKey(key);
-    if (this.config.adminKey && sameHash(hash, hashKey(this.config.adminKey))) return { role: 'admin' };
+    if (this.config.adminKey) this.adminKeyHash ??= hashKey(this.config.adminKey);
+    if (this.adminKeyHash && sameHash(hash, this.adminKeyHash)) return { role: 'admin' };
     const tenant = this.tenants.findTenantByApiKeyHash(hash);
     if (tenant) return { role: 'tenant', tenant };
     const environment = this.tenants.findEnvironmentBySdkKeyHash(hash);
