@@ -16,6 +16,8 @@ module.exports = {
       roots: ['<rootDir>/test'],
       testMatch: ['**/*.e2e.ts'],
       transform: { '^.+\\.ts$': tsJest },
+      // Real services: deleting an analysis waits for its deployment, a Flink job start takes seconds.
+      testTimeout: 120_000,
       globalSetup: '<rootDir>/test/setup/global-setup.mjs',
       globalTeardown: '<rootDir>/test/setup/global-teardown.mjs',
     },
