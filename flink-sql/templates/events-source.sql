@@ -1,19 +1,29 @@
--- The tenant's event stream as a table. One row per SDK event record written by the
--- events API (control-plane/src/events/event-record.ts). `ts` is the event time:
--- a summary counts at its endDate, any other event at its creationDate. Heartbeat
--- records (tenant '') advance the watermark on every shard and match no tenant.
+-- The event stream as a table: one row per record the events API writes
+-- (control-plane/src/events/event-record.ts), plus the control plane's heartbeats
+-- ({"kind":"heartbeat","tenant":"","shard":"<shard it was written to>","eventTime":…}).
+-- eventTime (ms) is the SDK's time bounded by the server's clock; receivedAt (ms) the
+-- server's receive time; late = older than the lateness horizon (docs/counting.md §1).
+-- No WATERMARK: windows are computed from eventTime, not closed by a watermark (§2).
+-- Integers are BIGINT: a value beyond the declared type fails the record's decoding, and
+-- json.ignore-parse-errors drops the whole record without a trace. Add a column only
+-- with a type every valid event's field fits (STRING takes any JSON value as text).
 CREATE TEMPORARY TABLE events (
   tenant STRING,
   environment STRING,
   payloadId STRING,
-  eventIndex INT,
+  eventIndex BIGINT,
   kind STRING,
   eventTime BIGINT,
+  receivedAt BIGINT,
+  late BOOLEAN,
+  shard STRING,
   `key` STRING,
-  variation INT,
-  features MAP<STRING, ROW<counters ARRAY<ROW<variation INT, version INT, `count` BIGINT, `unknown` BOOLEAN>>>>,
-  ts AS TO_TIMESTAMP_LTZ(eventTime, 3),
-  WATERMARK FOR ts AS ts - {{allowedLateness}}
+  variation BIGINT,
+  version BIGINT,
+  `value` STRING,
+  context STRING,
+  features MAP<STRING, ROW<counters ARRAY<ROW<variation BIGINT, version BIGINT, `count` BIGINT, `unknown` BOOLEAN>>>>,
+  proc_time AS PROCTIME()
 ) WITH (
 {{sourceOptions}}
 );

@@ -8,8 +8,10 @@ export const TEMPLATES_DIR = resolve(__dirname, '..', '..', '..', '..', 'flink-s
 export function loadTemplates(dir = TEMPLATES_DIR): Templates {
   const read = (name: string) => readFileSync(join(dir, name), 'utf8');
   return {
+    settings: read('settings.sql'),
     eventsSource: read('events-source.sql'),
     resultsSink: read('results-sink.sql'),
+    progress: read('progress.sql'),
     kinds: { 'flag-evaluations': read('flag-evaluations.sql') },
   };
 }

@@ -1,6 +1,7 @@
 package dev.flagstream.runner.kinesis;
 
 import dev.flagstream.runner.SqlRunner;
+import dev.flagstream.runner.SqlRunnerPlannerTest;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.dag.Transformation;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -25,6 +26,7 @@ import java.util.Properties;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -104,9 +106,13 @@ class FlagstreamKinesisSourceTest {
 
     /** Plans "SELECT * FROM events" into a DataStream and returns the source function the planner built. */
     private static FlinkKinesisConsumer<RowData> plannedConsumer(String extraOptions) {
+        return plannedConsumerOf(eventsDdl("flagstream-kinesis", extraOptions));
+    }
+
+    private static FlinkKinesisConsumer<RowData> plannedConsumerOf(String eventsDdl) {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         StreamTableEnvironment tEnv = StreamTableEnvironment.create(env, EnvironmentSettings.inStreamingMode());
-        tEnv.executeSql(eventsDdl("flagstream-kinesis", extraOptions).replaceAll(";\\s*$", ""));
+        tEnv.executeSql(eventsDdl.replaceAll(";\\s*$", ""));
         Transformation<?> root = tEnv.toDataStream(tEnv.sqlQuery("SELECT * FROM events")).getTransformation();
         Deque<Transformation<?>> todo = new ArrayDeque<>();
         todo.push(root);
@@ -121,6 +127,24 @@ class FlagstreamKinesisSourceTest {
             t.getInputs().forEach(todo::push);
         }
         throw new AssertionError("no legacy source in the plan");
+    }
+
+    /**
+     * Analyses declare no watermark (docs/counting.md §2): the events table the generator writes
+     * reads through the same consumer, without a watermark assigner or start gate.
+     */
+    @Test
+    void generatedEventsTableReadsWithoutAWatermark() throws Exception {
+        String script = SqlRunnerPlannerTest.generatedScript();
+        int from = script.indexOf("CREATE TEMPORARY TABLE events (");
+        String ddl = script.substring(from, script.indexOf(");", from) + 2);
+        assertTrue(ddl.contains("'connector' = 'flagstream-kinesis'"), ddl);
+        assertFalse(ddl.contains("WATERMARK"), ddl);
+
+        FlinkKinesisConsumer<RowData> consumer = plannedConsumerOf(ddl);
+        assertTrue(consumer instanceof PerShardWatermarkKinesisConsumer, consumer.getClass().getName());
+        assertNull(consumer.getPeriodicWatermarkAssigner());
+        assertEquals("AT_TIMESTAMP", configProps(consumer).getProperty("flink.stream.initpos"));
     }
 
     private static Properties configProps(FlinkKinesisConsumer<?> consumer) throws Exception {
