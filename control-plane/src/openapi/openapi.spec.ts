@@ -15,7 +15,7 @@ describe('OpenAPI description', () => {
   it('describes every endpoint of the contract', () => {
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
-        '/bulk', '/diagnostic', '/health', '/metrics', '/v1/analyses', '/v1/analyses/validate', '/v1/analyses/{id}', '/v1/analyses/{id}/replay',
+        '/bulk', '/diagnostic', '/health', '/metrics', '/v1/analyses', '/v1/analyses/validate', '/v1/analyses/{id}', '/v1/analyses/{id}/health', '/v1/analyses/{id}/replay',
         '/v1/analyses/{id}/results', '/v1/analyses/{id}/sql', '/v1/analyses/{id}/start', '/v1/analyses/{id}/stop', '/v1/environments',
         '/v1/events/bulk', '/v1/tenants',
       ].sort(),

@@ -40,13 +40,32 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       '/v1/analyses/validate': { post: { summary: 'Validate a definition without deploying it.', security: tenant, requestBody: json(ref('AnalysisDefinition')), responses: { '200': { description: 'Valid.', ...json({ type: 'object', properties: { valid: { const: true }, sql: { type: 'string' } } }) }, ...errors } } },
       '/v1/analyses/{id}': {
         get: analysisOp('Get an analysis.'),
-        put: analysisOp('Replace the definition; the job is redeployed and old results are dropped.', { requestBody: json(ref('AnalysisDefinition')) }),
+        put: analysisOp("Replace the definition: the old rows are dropped and the analysis' history is recomputed the new way, from its creation or from the oldest time the stream holds.", { requestBody: json(ref('AnalysisDefinition')) }),
         delete: { summary: 'Delete an analysis, its job and results.', security: tenant, parameters: idParam, responses: { '204': { description: 'Deleted.' }, ...errors } },
       },
       '/v1/analyses/{id}/sql': { get: { summary: 'The generated Flink SQL.', security: tenant, parameters: idParam, responses: { '200': { description: 'SQL.', ...json({ type: 'object', properties: { sql: { type: 'string' } } }) }, ...errors } } },
       '/v1/analyses/{id}/stop': { post: analysisOp('Stop the job with a savepoint.') },
-      '/v1/analyses/{id}/start': { post: analysisOp('Start a stopped analysis (from its savepoint when it has one).') },
-      '/v1/analyses/{id}/replay': { post: analysisOp('Re-read the stream from a time within its retention and rewrite the results from there.', { requestBody: json({ type: 'object', required: ['from'], properties: { from: { type: 'string', format: 'date-time' } } }) }) },
+      '/v1/analyses/{id}/start': { post: analysisOp('Start a stopped analysis (from its savepoint, else its last checkpoint, else by recomputing what could still change).') },
+      '/v1/analyses/{id}/replay': { post: analysisOp("Re-read the stream from a time within its retention and rewrite the results from that time's window on (a window the stream no longer holds whole keeps its rows).", { requestBody: json({ type: 'object', required: ['from'], properties: { from: { type: 'string', format: 'date-time' } } }) }) },
+      '/v1/analyses/{id}/health': {
+        get: {
+          summary: 'What the scheduled health checks observed and did for the analysis (deployed, restored, failed with the cause, recomputed, gave up), newest first, the last 100.',
+          security: tenant, parameters: idParam,
+          responses: {
+            '200': {
+              description: 'Status and history.',
+              ...json({
+                type: 'object', required: ['status', 'history'],
+                properties: {
+                  status: { type: 'string' },
+                  history: { type: 'array', items: { type: 'object', required: ['at', 'status'], properties: { at: { type: 'string', format: 'date-time' }, status: { type: 'string' }, reason: { type: 'string' } } } },
+                },
+              }),
+            },
+            ...errors,
+          },
+        },
+      },
       '/v1/analyses/{id}/results': {
         get: {
           summary: 'Result rows ordered by windowStart.', security: tenant,
@@ -82,6 +101,8 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
             id: { type: 'string', format: 'uuid' }, name: { type: 'string' }, kind: { type: 'string' }, params: { type: 'object' },
             environment: { type: ['string', 'null'] }, status: { enum: ['PENDING', 'DEPLOYING', 'RUNNING', 'FAILED', 'STOPPING', 'STOPPED'] },
             statusChangedAt: { type: 'string', format: 'date-time' }, statusMessage: { type: 'string' },
+            lateEvents: { type: 'integer', minimum: 0, description: 'Events older than the lateness horizon (FLAGSTREAM_LATENESS_HORIZON, default 1 h) when they arrived: counted here, in no row.' },
+            lastResultAt: { type: ['string', 'null'], format: 'date-time', description: 'When a result row of the analysis was last stored.' },
             createdAt: { type: 'string', format: 'date-time' }, updatedAt: { type: 'string', format: 'date-time' },
           },
         },
@@ -109,6 +130,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
   }
 }
 
+/** A kind's row schema as GET /v1/analyses/{id}/results serves it: plus `final` and, once changed after it, `updatedAt` (CONTRACT §6). */
 function withoutDefs(schema: Record<string, unknown>): Record<string, unknown> {
   const { definitions: _definitions, $schema: _schema, $id: _id, ...rest } = schema;
   return rest;

@@ -4,15 +4,78 @@ import { CONFIG, Config } from '../config/config';
 import { DATABASE, Db } from '../store/database';
 import { MetricsService } from '../metrics/metrics.service';
 import { StreamService } from '../stream/kinesis';
-import { RESULTS_REPOSITORY, ResultRow, ResultsRepository } from './results.repository';
+import { ApplyOutcome, LateRecord, ProgressRecord, RESULTS_REPOSITORY, ResultRow, ResultsRepository, RowRecord } from './results.repository';
 
 /** Fields of a result row that are measures, not dimensions; the rest (but the window) identify the row. */
-const METRICS = new Set(['evaluations']);
+const MEASURES = new Set(['evaluations', 'contexts']);
+/** Fields of `after` that describe the record, not the row: never stored nor served. */
+const ENVELOPE_FIELDS = new Set(['analysisId', 'generation', 'type', 'version', 'windowStart', 'windowEnd']);
+const WARN_EVERY_MS = 60_000;
+
+/** A record of the results stream, parsed (docs/counting.md §3), or why it is skipped. */
+export type ResultRecord =
+  | { type: 'row'; record: RowRecord }
+  | { type: 'progress'; record: ProgressRecord }
+  | { type: 'late'; record: LateRecord }
+  | { type: 'retraction' }
+  | { type: 'malformed'; reason: string };
 
 /**
- * Reads the results stream that every analysis job writes to and stores each row
- * (upserted, so a row re-sent after a restart or a replay replaces itself).
- * Its position per shard is kept in the store, so a restart goes on where it stopped.
+ * Reads one record of the results stream: a Debezium envelope `{"before", "after", "op"}`
+ * whose `after` (of `op: "c"`) is a row, a progress report or a late-events bucket.
+ * `op: "d"` is the retraction half of an update: the next `c` replaces the row anyway.
+ * Never throws.
+ */
+export function parseResultRecord(text: string): ResultRecord {
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(text);
+  } catch {
+    return { type: 'malformed', reason: 'not JSON' };
+  }
+  if (!isObject(envelope)) return { type: 'malformed', reason: 'not a JSON object' };
+  if (envelope.op === 'd') return { type: 'retraction' };
+  if (envelope.op !== 'c') return { type: 'malformed', reason: `op ${JSON.stringify(envelope.op)}` };
+  const after = envelope.after;
+  if (!isObject(after)) return { type: 'malformed', reason: 'no "after"' };
+  const { analysisId, generation } = after;
+  if (typeof analysisId !== 'string' || !analysisId) return { type: 'malformed', reason: 'no analysisId' };
+  if (!isCount(generation)) return { type: 'malformed', reason: 'no generation' };
+  switch (after.type) {
+    case 'row': {
+      const windowStart = isoTime(after.windowStart);
+      const windowEnd = isoTime(after.windowEnd);
+      if (!windowStart || !windowEnd) return { type: 'malformed', reason: 'row without windowStart or windowEnd' };
+      if (!isCount(after.version)) return { type: 'malformed', reason: 'row without version' };
+      const row: ResultRow = { windowStart, windowEnd };
+      const dims: [string, unknown][] = [];
+      for (const [field, value] of Object.entries(after)) {
+        if (ENVELOPE_FIELDS.has(field)) continue;
+        row[field] = value;
+        if (!MEASURES.has(field)) dims.push([field, value]);
+      }
+      dims.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return { type: 'row', record: { analysisId, generation, version: after.version, dims: JSON.stringify(dims), row } };
+    }
+    case 'progress': {
+      const progressAt = isoTime(after.progressAt);
+      if (typeof after.shard !== 'string' || !after.shard || !progressAt) return { type: 'malformed', reason: 'progress without shard or progressAt' };
+      return { type: 'progress', record: { analysisId, generation, shard: after.shard, progressAt } };
+    }
+    case 'late': {
+      const bucketStart = isoTime(after.bucketStart);
+      if (!bucketStart || !isCount(after.lateEvents)) return { type: 'malformed', reason: 'late without bucketStart or lateEvents' };
+      return { type: 'late', record: { analysisId, generation, bucketStart, lateEvents: after.lateEvents } };
+    }
+    default:
+      return { type: 'malformed', reason: `type ${JSON.stringify(after.type)}` };
+  }
+}
+
+/**
+ * Reads the results stream that every analysis job writes to and stores what the current
+ * generation of each analysis wrote (docs/counting.md §4). Its position per shard is kept in
+ * the store, in the same transaction as what it read, so a restart goes on where it stopped.
  */
 @Injectable()
 export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -21,6 +84,8 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private polling = false;
+  private lastWarnAt = -Infinity;
+  private unwarned = 0;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -86,8 +151,10 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
       }
       const records = out.Records ?? [];
       if (records.length) {
+        const parsed = records.map((record) => parseResultRecord(Buffer.from(record.Data ?? new Uint8Array()).toString('utf8')));
+        const openShards = parsed.some((p) => p.type === 'progress') ? await this.openEventShards() : undefined;
         this.db.transaction(() => {
-          for (const record of records) stored += this.store(Buffer.from(record.Data ?? new Uint8Array()).toString('utf8'));
+          for (const record of parsed) stored += this.apply(record, openShards);
           this.saveCheckpoint(shardId, records[records.length - 1].SequenceNumber!);
         })();
       }
@@ -99,25 +166,62 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
     return stored;
   }
 
-  private store(text: string): number {
-    let parsed: Record<string, unknown>;
-    try {
-      parsed = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      this.logger.warn('skipped a result record that is not JSON');
+  /** Applies one parsed record; returns 1 when it stored a row. */
+  private apply(parsed: ResultRecord, openShards: string[] | undefined): number {
+    let outcome: ApplyOutcome;
+    switch (parsed.type) {
+      case 'row':
+        outcome = this.results.applyRow(parsed.record);
+        break;
+      case 'progress':
+        outcome = this.results.applyProgress(parsed.record, openShards);
+        break;
+      case 'late':
+        outcome = this.results.applyLate(parsed.record);
+        break;
+      case 'retraction':
+        this.skipped('retraction');
+        return 0;
+      case 'malformed':
+        this.skipped('malformed');
+        this.warnMalformed(parsed.reason);
+        return 0;
+    }
+    if (outcome !== 'stored') {
+      this.skipped(outcome);
       return 0;
     }
-    const { analysisId, windowStart, windowEnd, ...rest } = parsed;
-    if (typeof analysisId !== 'string' || typeof windowStart !== 'string' || typeof windowEnd !== 'string') return 0;
-    const row: ResultRow = { windowStart: new Date(windowStart).toISOString(), windowEnd: new Date(windowEnd).toISOString(), ...rest };
-    const dims = JSON.stringify(Object.keys(rest).filter((k) => !METRICS.has(k)).sort().map((k) => [k, rest[k]]));
-    return this.results.upsert(analysisId, row, dims) ? 1 : 0;
+    return parsed.type === 'row' ? 1 : 0;
+  }
+
+  private skipped(reason: string): void {
+    this.metrics.inc('flagstream_result_records_skipped_total', 1, { reason });
+  }
+
+  /** At most one warning a minute, naming how many malformed records it stands for. */
+  private warnMalformed(reason: string): void {
+    this.unwarned++;
+    const now = Date.now();
+    if (now - this.lastWarnAt < WARN_EVERY_MS) return;
+    this.logger.warn(`skipped ${this.unwarned} malformed result record(s) since the last warning; latest: ${reason}`);
+    this.lastWarnAt = now;
+    this.unwarned = 0;
+  }
+
+  /** The events stream's open shards (no EndingSequenceNumber), or undefined when they cannot be listed now. */
+  private async openEventShards(): Promise<string[] | undefined> {
+    try {
+      const shards = await this.stream.listShards(this.config.eventsStream, 30_000);
+      return shards.filter((s) => !s.SequenceNumberRange?.EndingSequenceNumber).map((s) => s.ShardId!);
+    } catch (error) {
+      this.logger.warn(`could not list the shards of ${this.config.eventsStream}: ${(error as Error).message}`);
+      return undefined;
+    }
   }
 
   private checkpoint(shardId: string): string | undefined {
-    const row = this.db
-      .prepare('SELECT sequence_number FROM stream_checkpoints WHERE stream = ? AND shard_id = ?')
-      .get(this.config.resultsStream, shardId) as { sequence_number: string } | undefined;
+    const row = this.db.prepare('SELECT sequence_number FROM stream_checkpoints WHERE stream = ? AND shard_id = ?').get(this.config.resultsStream, shardId) as
+      { sequence_number: string } | undefined;
     return row?.sequence_number;
   }
 
@@ -129,4 +233,31 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
       )
       .run(this.config.resultsStream, shardId, sequenceNumber);
   }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+const TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/**
+ * An ISO-8601 time as Date#toISOString writes it (UTC, milliseconds), so stored times compare
+ * as strings. Also takes Flink's SQL format ("2026-11-26 04:00:10.000"); a time without a zone is UTC.
+ */
+function isoTime(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = TIME.exec(value.trim());
+  if (!match) return undefined;
+  const [, date, time, zone] = match;
+  const fraction = /\.(\d+)$/.exec(time);
+  const clipped = fraction && fraction[1].length > 3 ? time.slice(0, time.length - fraction[1].length + 3) : time;
+  const zoned = !zone || zone.toUpperCase() === 'Z' ? 'Z' : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const ms = Date.parse(`${date}T${clipped}${zoned}`);
+  if (Number.isNaN(ms) || ms < 0 || ms >= Date.UTC(10000, 0, 1)) return undefined;
+  return new Date(ms).toISOString();
 }

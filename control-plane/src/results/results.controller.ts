@@ -11,7 +11,10 @@ const MAX_LIMIT = 10_000;
 export class ResultsController {
   constructor(@Inject(RESULTS_REPOSITORY) private readonly results: ResultsRepository) {}
 
-  /** Rows ordered by windowStart; `from` (inclusive) and `to` (exclusive) bound windowStart. */
+  /**
+   * Rows ordered by windowStart; `from` (inclusive) and `to` (exclusive) bound windowStart. Each row carries
+   * `final` (its window has closed) and `updatedAt` when late events changed it after that (CONTRACT §6).
+   */
   @Get(':id/results')
   list(
     @Req() req: AuthedRequest,

@@ -33,6 +33,33 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (analysis_id, window_start, dims));
    CREATE TABLE stream_checkpoints (stream TEXT NOT NULL, shard_id TEXT NOT NULL, sequence_number TEXT NOT NULL,
      PRIMARY KEY (stream, shard_id));`,
+  // The trust issue (docs/counting.md): generations, the reconciler's intent and backoff,
+  // results with versions, job progress, late events and the health history.
+  `ALTER TABLE analyses ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE analyses ADD COLUMN read_from TEXT;
+   ALTER TABLE analyses ADD COLUMN job_name TEXT;
+   ALTER TABLE analyses ADD COLUMN operation TEXT;
+   ALTER TABLE analyses ADD COLUMN checkpoint TEXT;
+   ALTER TABLE analyses ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE analyses ADD COLUMN next_attempt_at TEXT;
+   ALTER TABLE analyses ADD COLUMN running_since TEXT;
+   ALTER TABLE analyses ADD COLUMN progress_at TEXT;
+   ALTER TABLE analyses ADD COLUMN late_events INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE analyses ADD COLUMN last_result_at TEXT;
+   ALTER TABLE results ADD COLUMN window_end TEXT;
+   ALTER TABLE results ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE results ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE results ADD COLUMN updated_at TEXT;
+   CREATE TABLE result_progress (
+     analysis_id TEXT NOT NULL REFERENCES analyses(id) ON DELETE CASCADE, shard TEXT NOT NULL,
+     generation INTEGER NOT NULL, progress_at TEXT NOT NULL, PRIMARY KEY (analysis_id, shard));
+   CREATE TABLE late_buckets (
+     analysis_id TEXT NOT NULL REFERENCES analyses(id) ON DELETE CASCADE, bucket_start TEXT NOT NULL,
+     generation INTEGER NOT NULL, late_events INTEGER NOT NULL, PRIMARY KEY (analysis_id, bucket_start));
+   CREATE TABLE health_history (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, analysis_id TEXT NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+     at TEXT NOT NULL, status TEXT NOT NULL, reason TEXT);
+   CREATE INDEX health_history_analysis ON health_history(analysis_id, id);`,
 ];
 
 export function openDatabase(dataDir: string): Db {

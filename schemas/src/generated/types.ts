@@ -188,4 +188,12 @@ export interface FlagEvaluationsRow {
   variation?: number | null;
   environment?: string;
   evaluations: number;
+  /**
+   * true once the row's window has closed (the job has read every shard of the events stream past windowEnd plus the allowed lateness); false while it is open: a row may appear before its window ends and grow. Late events (within the lateness horizon) may still change a final row, which then carries updatedAt.
+   */
+  final: boolean;
+  /**
+   * When late events last changed the row after it was final (ISO-8601 UTC); absent while they never did.
+   */
+  updatedAt?: string;
 }
