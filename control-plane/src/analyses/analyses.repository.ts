@@ -24,6 +24,33 @@ export interface Analysis {
   sql: string;
   createdAt: string;
   updatedAt: string;
+  /** Counts recomputations (PUT, replay, recompute after a lost job); rows of older generations are dropped. */
+  generation: number;
+  /** Where the current generation's job reads the stream from when it has no checkpoint or savepoint to restore. */
+  readFrom?: string;
+  /** The job deployed, or about to be: recorded before the target is called, so a crash mid-deploy can find it. */
+  jobName?: string;
+  /** The lifecycle operation in flight, written before the target is touched (docs/counting.md §6). */
+  operation?: Operation;
+  /** The latest retained checkpoint of the current generation's job: a lost job restores from it. */
+  checkpoint?: string;
+  /** Consecutive failed runs or deployments; the next attempt waits longer each time. */
+  failures: number;
+  nextAttemptAt?: string;
+  /** Since when the current job has been running without a failure. */
+  runningSince?: string;
+  /** Maintained by the results ingestor: the job's progress (min over shards), late events and last stored row. */
+  progressAt?: string;
+  lateEvents: number;
+  lastResultAt?: string;
+}
+
+export interface Operation {
+  type: 'deploy' | 'stop';
+  /** When it began. */
+  at: string;
+  /** The job name a deploy starts. */
+  jobName?: string;
 }
 
 export interface AnalysesRepository {
@@ -44,13 +71,20 @@ interface Row {
   id: string; tenant_id: string; name: string; kind: string; params: string; environment: string | null;
   status: AnalysisStatus; desired_state: DesiredState; status_changed_at: string; status_message: string | null;
   job_id: string | null; savepoint: string | null; results_from: string | null; sql: string; created_at: string; updated_at: string;
+  generation: number; read_from: string | null; job_name: string | null; operation: string | null; checkpoint: string | null;
+  failures: number; next_attempt_at: string | null; running_since: string | null; progress_at: string | null;
+  late_events: number; last_result_at: string | null;
 }
 
 const COLUMNS: Record<string, keyof Row> = {
   name: 'name', kind: 'kind', params: 'params', environment: 'environment', status: 'status', desiredState: 'desired_state',
   statusChangedAt: 'status_changed_at', statusMessage: 'status_message', jobId: 'job_id', savepoint: 'savepoint',
-  resultsFrom: 'results_from', sql: 'sql', updatedAt: 'updated_at',
+  resultsFrom: 'results_from', sql: 'sql', updatedAt: 'updated_at', generation: 'generation', readFrom: 'read_from',
+  jobName: 'job_name', operation: 'operation', checkpoint: 'checkpoint', failures: 'failures', nextAttemptAt: 'next_attempt_at',
+  runningSince: 'running_since', progressAt: 'progress_at', lateEvents: 'late_events', lastResultAt: 'last_result_at',
 };
+const JSON_FIELDS = new Set(['params', 'operation']);
+const INSERT_FIELDS = ['id', 'tenantId', 'createdAt', ...Object.keys(COLUMNS)] as const;
 
 function toAnalysis(r: Row): Analysis {
   return {
@@ -58,22 +92,25 @@ function toAnalysis(r: Row): Analysis {
     environment: r.environment ?? undefined, status: r.status, desiredState: r.desired_state, statusChangedAt: r.status_changed_at,
     statusMessage: r.status_message ?? undefined, jobId: r.job_id ?? undefined, savepoint: r.savepoint ?? undefined,
     resultsFrom: r.results_from ?? undefined, sql: r.sql, createdAt: r.created_at, updatedAt: r.updated_at,
+    generation: r.generation, readFrom: r.read_from ?? undefined, jobName: r.job_name ?? undefined,
+    operation: r.operation ? (JSON.parse(r.operation) as Operation) : undefined, checkpoint: r.checkpoint ?? undefined,
+    failures: r.failures, nextAttemptAt: r.next_attempt_at ?? undefined, runningSince: r.running_since ?? undefined,
+    progressAt: r.progress_at ?? undefined, lateEvents: r.late_events, lastResultAt: r.last_result_at ?? undefined,
   };
 }
+
+const columnOf = (field: string): string => ({ id: 'id', tenantId: 'tenant_id', createdAt: 'created_at' } as Record<string, string>)[field] ?? COLUMNS[field];
+const valueOf = (field: string, value: unknown) => (JSON_FIELDS.has(field) && value !== undefined ? JSON.stringify(value) : (value ?? null));
 
 @Injectable()
 export class SqliteAnalysesRepository implements AnalysesRepository {
   constructor(@Inject(DATABASE) private readonly db: Db) {}
 
   insert(a: Analysis): void {
+    const record = a as unknown as Record<string, unknown>;
     this.db
-      .prepare(
-        `INSERT INTO analyses (id, tenant_id, name, kind, params, environment, status, desired_state, status_changed_at,
-           status_message, job_id, savepoint, results_from, sql, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(a.id, a.tenantId, a.name, a.kind, JSON.stringify(a.params), a.environment ?? null, a.status, a.desiredState,
-        a.statusChangedAt, a.statusMessage ?? null, a.jobId ?? null, a.savepoint ?? null, a.resultsFrom ?? null, a.sql, a.createdAt, a.updatedAt);
+      .prepare(`INSERT INTO analyses (${INSERT_FIELDS.map(columnOf).join(', ')}) VALUES (${INSERT_FIELDS.map(() => '?').join(', ')})`)
+      .run(...INSERT_FIELDS.map((f) => valueOf(f, record[f])));
   }
 
   find(tenantId: string, id: string): Analysis | undefined {
@@ -105,7 +142,7 @@ export class SqliteAnalysesRepository implements AnalysesRepository {
       const column = COLUMNS[field];
       if (!column) throw new Error(`cannot update analysis field ${field}`);
       sets.push(`${column} = ?`);
-      values.push(field === 'params' ? JSON.stringify(value) : (value ?? null));
+      values.push(valueOf(field, value));
     }
     if (sets.length) this.db.prepare(`UPDATE analyses SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
     return this.findById(id);

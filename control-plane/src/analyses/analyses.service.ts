@@ -3,12 +3,16 @@ import { randomUUID } from 'node:crypto';
 import { CONFIG, Config } from '../config/config';
 import { Problem } from '../common/problem';
 import { MetricsService } from '../metrics/metrics.service';
-import { DEPLOYMENT_TARGET, DeploymentTarget, SQL_VALIDATOR, SqlValidator } from '../deployments/deployment-target';
+import { SQL_VALIDATOR, SqlValidator } from '../deployments/deployment-target';
+import { DATABASE, Db } from '../store/database';
+import { StreamService } from '../stream/kinesis';
 import { RESULTS_REPOSITORY, ResultsRepository } from '../results/results.repository';
 import { TenantsService } from '../tenants/tenants.service';
 import type { Tenant } from '../tenants/tenants.repository';
 import { ANALYSES_REPOSITORY, AnalysesRepository, Analysis, AnalysisStatus } from './analyses.repository';
+import { AnalysisChanges } from './analysis-changes';
 import { checkDefinition, ValidDefinition } from './analysis-definitions';
+import { fromCreation, fromTime, RecomputePlan } from './recompute';
 import { durationSeconds, parseDuration } from './sql/literals';
 import { generateSql, StreamSettings, Templates } from './sql/sql-generator';
 import { loadTemplates } from './sql/templates';
@@ -22,27 +26,33 @@ export interface AnalysisView {
   status: AnalysisStatus;
   statusChangedAt: string;
   statusMessage?: string;
+  /** Events older than the lateness horizon: counted here, nowhere else (CONTRACT §5). */
+  lateEvents: number;
+  /** When a result row was last stored. */
+  lastResultAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
 
 /**
- * The lifecycle of analyses: validate, deploy one job per analysis, stop, start,
- * replay, delete. Operations on one analysis run one at a time.
+ * The lifecycle API of analyses: validate, create, change, stop, start, replay, delete.
+ * It only writes intent (desired state, generation, where to read from) to the store;
+ * the reconciler (health module) makes the target match it, also after a crash.
  */
 @Injectable()
 export class AnalysesService {
   private readonly logger = new Logger('Analyses');
   private readonly templates: Templates = loadTemplates();
-  private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(ANALYSES_REPOSITORY) private readonly repository: AnalysesRepository,
     @Inject(RESULTS_REPOSITORY) private readonly results: ResultsRepository,
-    @Inject(DEPLOYMENT_TARGET) private readonly target: DeploymentTarget,
     @Inject(SQL_VALIDATOR) private readonly validator: SqlValidator,
+    @Inject(DATABASE) private readonly db: Db,
     private readonly tenants: TenantsService,
+    private readonly stream: StreamService,
+    private readonly changes: AnalysisChanges,
     metrics: MetricsService,
   ) {
     metrics.gauge('flagstream_analyses', () => {
@@ -58,14 +68,15 @@ export class AnalysesService {
       endpoint: this.config.kinesisEndpoint,
       eventsStream: this.config.eventsStream,
       resultsStream: this.config.resultsStream,
-      allowedLatenessSeconds: this.config.allowedLatenessSeconds,
+      latenessHorizonSeconds: this.config.latenessHorizonSeconds,
+      retentionHours: this.config.streamRetentionHours,
     };
   }
 
   /** Checks a definition, generates its SQL and has Flink's planner check that; 400 on any failure. */
   async validate(tenant: Tenant, body: unknown, id: string = randomUUID()): Promise<{ definition: ValidDefinition; sql: string }> {
     const definition = checkDefinition(body, (key) => this.tenants.environmentExists(tenant.id, key));
-    const sql = this.sqlFor(id, tenant.key, definition, new Date());
+    const sql = this.generate({ id, tenantKey: tenant.key, definition, generation: 1, readFrom: new Date() });
     let verdict: Awaited<ReturnType<SqlValidator['validate']>>;
     try {
       verdict = await this.validator.validate(sql);
@@ -86,14 +97,16 @@ export class AnalysesService {
     }
     const id = randomUUID();
     const { definition, sql } = await this.validate(tenant, body, id);
-    const now = new Date().toISOString();
+    const now = new Date();
+    const plan = fromCreation(now, windowMsOf(definition.params));
     const analysis: Analysis = {
       id, tenantId: tenant.id, name: definition.name, kind: definition.kind, params: { ...definition.params },
-      environment: definition.environment, status: 'PENDING', desiredState: 'RUNNING', statusChangedAt: now,
-      sql, createdAt: now, updatedAt: now, resultsFrom: undefined,
+      environment: definition.environment, status: 'PENDING', desiredState: 'RUNNING', statusChangedAt: now.toISOString(),
+      sql, createdAt: now.toISOString(), updatedAt: now.toISOString(), generation: 1, readFrom: plan.readFrom.toISOString(),
+      failures: 0, lateEvents: 0,
     };
     this.repository.insert(analysis);
-    this.background(id, () => this.deploy(id, { from: new Date(now) }));
+    this.changes.changed(id);
     return toView(analysis);
   }
 
@@ -109,23 +122,27 @@ export class AnalysesService {
     return { sql: this.owned(tenant, id).sql };
   }
 
-  /** A new definition: the old job goes (its state does not fit the new query), old results too, a new job starts now. */
+  /**
+   * A new definition: a new generation recomputes the analysis' whole history (from its
+   * creation, or from the oldest time the stream holds) the new way; the old rows go.
+   */
   async update(tenant: Tenant, id: string, body: unknown): Promise<AnalysisView> {
     this.owned(tenant, id);
     const { definition, sql } = await this.validate(tenant, body, id);
-    return this.exclusive(id, async () => {
-      const current = this.owned(tenant, id);
-      if (current.jobId) await this.target.cancel(current.jobId);
-      this.results.deleteFor(id);
-      const now = new Date();
-      const updated = this.repository.update(id, {
-        name: definition.name, kind: definition.kind, params: { ...definition.params }, environment: definition.environment,
-        sql, jobId: undefined, savepoint: undefined, resultsFrom: undefined, desiredState: 'RUNNING', updatedAt: now.toISOString(),
-      })!;
-      this.setStatus(updated, 'PENDING');
-      this.background(id, () => this.deploy(id, { from: now }));
-      return toView(this.repository.findById(id)!);
-    });
+    const current = this.owned(tenant, id);
+    const plan = fromCreation(new Date(current.createdAt), windowMsOf(definition.params));
+    // One transaction: a crash never leaves the new definition with the old rows.
+    this.db.transaction(() => {
+      this.repository.update(id, {
+        name: definition.name, kind: definition.kind, params: { ...definition.params }, environment: definition.environment, sql,
+        generation: current.generation + 1, readFrom: plan.readFrom.toISOString(), resultsFrom: undefined,
+        savepoint: undefined, checkpoint: undefined, failures: 0, nextAttemptAt: undefined, desiredState: 'RUNNING', updatedAt: new Date().toISOString(),
+      });
+      this.results.startGeneration(id, { dropRows: true });
+    })();
+    this.setStatus(this.repository.findById(id)!, 'PENDING', `recomputing from ${plan.readFrom.toISOString()}`);
+    this.changes.changed(id);
+    return toView(this.repository.findById(id)!);
   }
 
   async stop(tenant: Tenant, id: string): Promise<AnalysisView> {
@@ -133,106 +150,78 @@ export class AnalysesService {
     if (analysis.desiredState === 'STOPPED') return toView(analysis);
     this.repository.update(id, { desiredState: 'STOPPED', updatedAt: new Date().toISOString() });
     this.setStatus(this.repository.findById(id)!, 'STOPPING');
-    this.background(id, async () => {
-      const current = this.repository.findById(id);
-      if (!current) return;
-      const savepoint = current.jobId ? await this.target.stopWithSavepoint(current.jobId) : undefined;
-      this.repository.update(id, { savepoint: savepoint ?? current.savepoint, jobId: undefined });
-      this.setStatus(this.repository.findById(id)!, 'STOPPED', savepoint ? `savepoint ${savepoint}` : undefined);
-    });
+    this.changes.changed(id);
     return toView(this.repository.findById(id)!);
   }
 
+  /** Resumes from the stop's savepoint (or the last checkpoint); without either, recomputes what could still change. */
   async start(tenant: Tenant, id: string): Promise<AnalysisView> {
     const analysis = this.owned(tenant, id);
     if (analysis.desiredState === 'RUNNING') return toView(analysis);
-    this.repository.update(id, { desiredState: 'RUNNING', updatedAt: new Date().toISOString() });
+    this.repository.update(id, { desiredState: 'RUNNING', failures: 0, nextAttemptAt: undefined, updatedAt: new Date().toISOString() });
     this.setStatus(this.repository.findById(id)!, 'PENDING');
-    // From the savepoint the job resumes where it stopped; without one, after the last complete window.
-    this.background(id, () => this.deploy(id, { resume: true }));
+    this.changes.changed(id);
     return toView(this.repository.findById(id)!);
   }
 
-  /** Re-reads the stream from `from` and rewrites the results of every window from there on. */
+  /** Re-reads the stream from `from` and rewrites every window from there on that the stream holds whole. */
   async replay(tenant: Tenant, id: string, body: unknown): Promise<AnalysisView> {
-    this.owned(tenant, id);
+    const current = this.owned(tenant, id);
     const fromText = (body as { from?: unknown } | undefined)?.from;
     const from = typeof fromText === 'string' && ISO_TIME.test(fromText) ? new Date(fromText) : undefined;
     if (!from || Number.isNaN(from.getTime())) {
       throw Problem.invalid([{ path: '/from', message: 'must be an ISO-8601 time such as "2026-11-25T16:00:00Z"' }]);
     }
-    const earliest = new Date(Date.now() - this.config.streamRetentionHours * 3600_000);
-    if (from < earliest) {
-      throw Problem.invalid([{ path: '/from', message: `is before the stream's retention; the earliest time is ${earliest.toISOString()}` }]);
+    const oldestHeld = await this.oldestHeld();
+    if (from < oldestHeld) {
+      throw Problem.invalid([{ path: '/from', message: `is before what the stream holds; the earliest time is ${oldestHeld.toISOString()}` }]);
     }
     if (from > new Date()) throw Problem.invalid([{ path: '/from', message: 'is in the future' }]);
-    return this.exclusive(id, async () => {
-      const current = this.owned(tenant, id);
-      if (current.jobId) await this.target.cancel(current.jobId);
-      const windowStart = this.alignToWindow(current, from);
-      this.repository.update(id, {
-        jobId: undefined, savepoint: undefined, desiredState: 'RUNNING', resultsFrom: windowStart.toISOString(), updatedAt: new Date().toISOString(),
-      });
-      this.setStatus(this.repository.findById(id)!, 'PENDING', `replaying from ${windowStart.toISOString()}`);
-      this.background(id, () => this.deploy(id, { from: windowStart }));
-      return toView(this.repository.findById(id)!);
-    });
+    const plan = fromTime(from, windowMsOf(current.params), oldestHeld);
+    this.startGeneration(current, plan, { desiredState: 'RUNNING', failures: 0, nextAttemptAt: undefined });
+    this.setStatus(this.repository.findById(id)!, 'PENDING', `replaying from ${plan.resultsFrom!.toISOString()}`);
+    this.changes.changed(id);
+    return toView(this.repository.findById(id)!);
   }
 
+  /** Gone at once; its job, now expected by no analysis, is cancelled here or by the reconciler's next pass. */
   async delete(tenant: Tenant, id: string): Promise<void> {
     this.owned(tenant, id);
-    await this.exclusive(id, async () => {
-      // Read again under the lock: a deployment that was under way may have started a job since.
-      const current = this.owned(tenant, id);
-      if (current.jobId) await this.target.cancel(current.jobId);
-      this.repository.delete(tenant.id, id);
-    });
+    this.repository.delete(tenant.id, id);
+    this.changes.changed(id);
   }
 
   /**
-   * Starts the analysis' job. `from`: read the stream from there (less the allowed
-   * lateness, so the first window is complete); `resume`: from the savepoint, or
-   * after the last stored window.
+   * A new generation of the same definition reading from `plan`: replays, and jobs lost
+   * without a checkpoint. Its rows replace the older generation's window by window.
    */
-  async deploy(id: string, start: { from?: Date; resume?: boolean }): Promise<void> {
-    const analysis = this.repository.findById(id);
-    if (!analysis || analysis.desiredState !== 'RUNNING') return;
-    const tenantKey = this.tenants.tenantKey(analysis.tenantId);
+  startGeneration(analysis: Analysis, plan: RecomputePlan, changes: Partial<Analysis> = {}): void {
+    this.db.transaction(() => {
+      this.repository.update(analysis.id, {
+        generation: analysis.generation + 1, readFrom: plan.readFrom.toISOString(), resultsFrom: plan.resultsFrom?.toISOString(),
+        savepoint: undefined, checkpoint: undefined, updatedAt: new Date().toISOString(), ...changes,
+      });
+      this.results.startGeneration(analysis.id, { dropRows: false });
+    })();
+  }
+
+  /** The script of a job of the analysis' current generation that reads from its `readFrom`. */
+  jobSql(analysis: Analysis): string {
     const definition: ValidDefinition = {
       name: analysis.name, kind: 'flag-evaluations', params: analysis.params as unknown as ValidDefinition['params'], environment: analysis.environment,
     };
-    let from = start.from ?? new Date(analysis.createdAt);
-    let savepointPath: string | undefined;
-    if (start.resume) {
-      savepointPath = analysis.savepoint;
-      const lastEnd = this.results.latestWindowEnd(id);
-      if (!savepointPath && lastEnd) from = new Date(lastEnd);
-      if (!savepointPath) this.repository.update(id, { resultsFrom: from.toISOString() });
-    }
-    const readFrom = new Date(from.getTime() - this.config.allowedLatenessSeconds * 1000);
-    // Resuming from a savepoint needs the very same script; otherwise the start position moves.
-    const sql = savepointPath ? analysis.sql : this.sqlFor(id, tenantKey, definition, readFrom);
-    this.setStatus(analysis, 'DEPLOYING');
-    try {
-      const jobId = await this.target.deploy({ name: `flagstream-${analysis.kind}-${id}`, sql, savepointPath });
-      this.repository.update(id, { jobId, sql, savepoint: undefined });
-      this.logger.log(`analysis ${id} deployed as job ${jobId}`);
-    } catch (error) {
-      const message = (error as Error).message;
-      this.logger.error(`analysis ${id} could not be deployed: ${message}`);
-      this.setStatus(this.repository.findById(id)!, 'FAILED', `deployment failed: ${message.slice(0, 1000)}`);
-    }
+    return this.generate({
+      id: analysis.id, tenantKey: this.tenants.tenantKey(analysis.tenantId), definition, generation: analysis.generation,
+      readFrom: new Date(analysis.readFrom ?? analysis.createdAt),
+    });
   }
 
-  /** Deploys a job the target lost, resuming after the last stored window. */
-  redeploy(id: string): Promise<void> {
-    return this.exclusive(id, async () => {
-      this.repository.update(id, { jobId: undefined });
-      await this.deploy(id, { resume: true });
-    }).catch((error: Error) => this.logger.error(`analysis ${id}: ${error.message}`));
+  /** The oldest time the events stream still holds (its retention, as the stream itself reports it). */
+  oldestHeld(): Promise<Date> {
+    return this.stream.oldestHeld(this.config.eventsStream);
   }
 
-  /** Records a status and when it last changed; used by the lifecycle and by the health check. */
+  /** Records a status and when it last changed. */
   setStatus(analysis: Analysis, status: AnalysisStatus, message?: string): void {
     if (analysis.status === status && analysis.statusMessage === message) return;
     const changes: Partial<Analysis> = { status, statusMessage: message };
@@ -240,24 +229,14 @@ export class AnalysesService {
     this.repository.update(analysis.id, changes);
   }
 
-  /** True while a lifecycle operation on the analysis is under way; the health check leaves it alone then. */
-  isBusy(id: string): boolean {
-    return this.locks.has(id);
-  }
-
-  private sqlFor(id: string, tenantKey: string, definition: ValidDefinition, from: Date): string {
+  private generate(job: { id: string; tenantKey: string; definition: ValidDefinition; generation: number; readFrom: Date }): string {
+    const { definition } = job;
     return generateSql(
-      { id, tenantKey, environment: definition.environment, kind: definition.kind, params: definition.params },
+      { id: job.id, tenantKey: job.tenantKey, environment: definition.environment, kind: definition.kind, params: definition.params, generation: job.generation },
       this.streams,
-      { at: from },
+      { at: job.readFrom },
       this.templates,
     );
-  }
-
-  private alignToWindow(analysis: Analysis, time: Date): Date {
-    const window = parseDuration(String(analysis.params.window));
-    const size = (window ? durationSeconds(window) : 1) * 1000;
-    return new Date(Math.floor(time.getTime() / size) * size);
   }
 
   private owned(tenant: Tenant, id: string): Analysis {
@@ -265,18 +244,12 @@ export class AnalysesService {
     if (!analysis) throw Problem.notFound(`Analysis ${id}`);
     return analysis;
   }
+}
 
-  private exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(id) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(work);
-    this.locks.set(id, run);
-    void run.finally(() => this.locks.get(id) === run && this.locks.delete(id)).catch(() => undefined);
-    return run;
-  }
-
-  private background(id: string, work: () => Promise<void>): void {
-    void this.exclusive(id, work).catch((error: Error) => this.logger.error(`analysis ${id}: ${error.message}`));
-  }
+/** The window of an analysis in ms (every deployable kind has one). */
+export function windowMsOf(params: Record<string, unknown> | { window: string }): number {
+  const window = parseDuration(String((params as { window?: unknown }).window));
+  return (window ? durationSeconds(window) : 1) * 1000;
 }
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
@@ -285,6 +258,6 @@ export function toView(a: Analysis): AnalysisView {
   return {
     id: a.id, name: a.name, kind: a.kind, params: a.params, environment: a.environment ?? null, status: a.status,
     statusChangedAt: a.statusChangedAt, ...(a.statusMessage ? { statusMessage: a.statusMessage } : {}),
-    createdAt: a.createdAt, updatedAt: a.updatedAt,
+    lateEvents: a.lateEvents, lastResultAt: a.lastResultAt ?? null, createdAt: a.createdAt, updatedAt: a.updatedAt,
   };
 }

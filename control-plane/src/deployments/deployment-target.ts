@@ -9,8 +9,13 @@ export interface DeploymentTarget {
   deploy(job: JobSpec): Promise<string>;
   /** Every job the target knows, by job ID. */
   observe(): Promise<Map<string, ObservedJob>>;
-  /** Stops the job, taking a savepoint; resolves with its path (or undefined when none could be taken). */
+  /**
+   * Stops the job, taking a savepoint; resolves with its path, or undefined when none could be
+   * taken and the job was cancelled instead. Rejects when the job could be neither stopped nor cancelled.
+   */
   stopWithSavepoint(jobId: string): Promise<string | undefined>;
+  /** The latest retained checkpoint of a job (also of one that ended or that a restarted cluster forgot), if any. */
+  latestCheckpoint(jobId: string): Promise<string | undefined>;
   /** Cancels the job without a savepoint. Resolves also when the job is already gone. */
   cancel(jobId: string): Promise<void>;
   /** The job's latest failure, in one line, when it has one. */
@@ -22,7 +27,23 @@ export const DEPLOYMENT_TARGET = Symbol('DeploymentTarget');
 export interface JobSpec {
   name: string;
   sql: string;
-  savepointPath?: string;
+  /**
+   * A savepoint or retained checkpoint to restore. Never with "allow non-restored state": a
+   * restore that does not fit the job's plan fails instead of silently dropping state.
+   */
+  restoreFrom?: string;
+}
+
+/** Job names carry the analysis and its generation, so a job can be found again after a crash. */
+export function jobNameFor(kind: string, analysisId: string, generation: number, nonce: string): string {
+  return `${JOB_NAME_PREFIX}${kind}-${analysisId}-g${generation}-${nonce}`;
+}
+export const JOB_NAME_PREFIX = 'flagstream-';
+
+/** The generation in a job's name, or undefined for a name of another shape. */
+export function generationOfJob(name: string): number | undefined {
+  const match = /-g(\d+)-[0-9a-z]+$/.exec(name);
+  return match ? Number(match[1]) : undefined;
 }
 
 /** The target's own job states, reduced to what an analysis' status needs. */

@@ -10,7 +10,7 @@ import { HttpSqlValidator } from './sql-validator.client';
     {
       provide: DEPLOYMENT_TARGET,
       inject: [CONFIG],
-      useFactory: (config: Config) => new FlinkRestTarget(config.flinkRestUrl, config.runnerJar),
+      useFactory: (config: Config) => new FlinkRestTarget(config.flinkRestUrl, config.runnerJar, { checkpointsDir: config.flinkCheckpointsDir }),
     },
     { provide: SQL_VALIDATOR, inject: [CONFIG], useFactory: (config: Config) => new HttpSqlValidator(config.validatorUrl) },
   ],

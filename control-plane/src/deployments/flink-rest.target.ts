@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { openAsBlob } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, openAsBlob, readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { DeploymentTarget, JobPhase, JobSpec, ObservedJob } from './deployment-target';
 import { HttpError, httpJson } from './http';
 
@@ -19,7 +19,15 @@ export class FlinkRestTarget implements DeploymentTarget {
   private readonly logger = new Logger('FlinkRest');
   private jarId?: Promise<string>;
 
-  constructor(private readonly baseUrl: string, private readonly runnerJar: string, private readonly savepointDir?: string) {}
+  /**
+   * `checkpointsDir`: where the cluster keeps checkpoints, when this process can read it (the
+   * local cluster): a job the restarted cluster forgot can still be restored from its last one.
+   */
+  constructor(
+    private readonly baseUrl: string,
+    private readonly runnerJar: string,
+    private readonly options: { savepointDir?: string; checkpointsDir?: string } = {},
+  ) {}
 
   async ping(): Promise<void> {
     await httpJson('Flink', `${this.baseUrl}/overview`, { timeoutMs: 3000 });
@@ -32,7 +40,7 @@ export class FlinkRestTarget implements DeploymentTarget {
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({
           programArgsList: ['--job-name', job.name, '--sql-base64', Buffer.from(job.sql, 'utf8').toString('base64')],
-          ...(job.savepointPath ? { savepointPath: job.savepointPath, allowNonRestoredState: true } : {}),
+          ...(job.restoreFrom ? { savepointPath: job.restoreFrom, allowNonRestoredState: false } : {}),
         }),
         timeoutMs: 120_000,
       });
@@ -76,7 +84,7 @@ export class FlinkRestTarget implements DeploymentTarget {
       const { 'request-id': requestId } = await httpJson<{ 'request-id': string }>('Flink', `${this.baseUrl}/jobs/${jobId}/stop`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ drain: false, ...(this.savepointDir ? { targetDirectory: this.savepointDir } : {}) }),
+        body: JSON.stringify({ drain: false, ...(this.options.savepointDir ? { targetDirectory: this.options.savepointDir } : {}) }),
       });
       for (let i = 0; i < 120; i++) {
         const status = await httpJson<{ status: { id: string }; operation?: { location?: string; 'failure-cause'?: { 'class': string; 'stack-trace': string } } }>(
@@ -95,6 +103,29 @@ export class FlinkRestTarget implements DeploymentTarget {
     }
     await this.cancel(jobId);
     return undefined;
+  }
+
+  async latestCheckpoint(jobId: string): Promise<string | undefined> {
+    try {
+      const out = await httpJson<{ latest?: { completed?: { external_path?: string } | null } }>('Flink', `${this.baseUrl}/jobs/${jobId}/checkpoints`, { timeoutMs: 5000 });
+      const path = out.latest?.completed?.external_path;
+      if (path && path !== '<checkpoint-not-externally-addressable>') return path;
+    } catch (error) {
+      if (!(error instanceof HttpError && error.status === 404)) throw error;
+    }
+    return this.checkpointOnDisk(jobId);
+  }
+
+  /** The newest complete checkpoint (one with its _metadata) under <checkpointsDir>/<jobId>/chk-N. */
+  private checkpointOnDisk(jobId: string): string | undefined {
+    if (!this.options.checkpointsDir || !/^[0-9a-f]{32}$/.test(jobId)) return undefined;
+    const dir = join(this.options.checkpointsDir, jobId);
+    if (!existsSync(dir)) return undefined;
+    const numbered = readdirSync(dir)
+      .map((name) => /^chk-(\d+)$/.exec(name))
+      .filter((m): m is RegExpExecArray => m !== null && existsSync(join(dir, m[0], '_metadata')))
+      .sort((a, b) => Number(b[1]) - Number(a[1]));
+    return numbered.length ? `file://${join(dir, numbered[0][0])}` : undefined;
   }
 
   async failureCause(jobId: string): Promise<string | undefined> {

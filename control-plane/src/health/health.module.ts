@@ -1,7 +1,13 @@
 import { Module } from '@nestjs/common';
 import { AnalysesModule } from '../analyses/analyses.module';
+import { AnalysisHealthController } from './analysis-health.controller';
+import { HEALTH_HISTORY, SqliteHealthHistory } from './health-history.repository';
 import { HealthController } from './health.controller';
-import { StatusReconciler } from './status-reconciler.service';
+import { Reconciler } from './reconciler.service';
 
-@Module({ imports: [AnalysesModule], controllers: [HealthController], providers: [StatusReconciler] })
+@Module({
+  imports: [AnalysesModule],
+  controllers: [HealthController, AnalysisHealthController],
+  providers: [Reconciler, { provide: HEALTH_HISTORY, useClass: SqliteHealthHistory }],
+})
 export class HealthModule {}

@@ -1,37 +1,187 @@
--- Planned a few times at validator start so the planner/codegen paths are JIT-warm.
--- Shape mirrors what the control plane generates (source + sink + window TVF + UNNEST + dedup).
-CREATE TABLE events (
-  tenant STRING, environment STRING, payloadId STRING, eventIndex INT, kind STRING, eventTime BIGINT,
-  features MAP<STRING, ROW<counters ARRAY<ROW<variation INT, version INT, `count` BIGINT, `unknown` BOOLEAN>>>>,
-  ts AS TO_TIMESTAMP_LTZ(eventTime, 3),
-  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
-) WITH ('connector'='kinesis', 'stream'='warmup-events', 'aws.region'='us-east-1',
-  'aws.endpoint'='http://127.0.0.1:4568', 'aws.credentials.provider'='BASIC',
-  'aws.credentials.basic.accesskeyid'='local', 'aws.credentials.basic.secretkey'='local',
-  'scan.stream.initpos'='AT_TIMESTAMP', 'scan.stream.initpos-timestamp'='1700000000',
-  'format'='json', 'json.ignore-parse-errors'='true', 'json.fail-on-missing-field'='false');
-CREATE TABLE results (analysisId STRING, windowStart TIMESTAMP_LTZ(3), windowEnd TIMESTAMP_LTZ(3), flagKey STRING, variation INT, evaluations BIGINT)
-WITH ('connector'='kinesis', 'stream'='warmup-results', 'aws.region'='us-east-1',
-  'aws.endpoint'='http://127.0.0.1:4568', 'aws.credentials.provider'='BASIC',
-  'aws.credentials.basic.accesskeyid'='local', 'aws.credentials.basic.secretkey'='local',
-  'aws.http.protocol.version'='HTTP1_1', 'sink.partitioner'='random', 'sink.flush-buffer.timeout'='1000',
-  'format'='json', 'json.timestamp-format.standard'='ISO-8601');
-INSERT INTO results
-SELECT 'w1', window_start, window_end, f.flagKey, c.variation, SUM(c.`count`)
-FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND)) AS e
-CROSS JOIN UNNEST(e.features) AS f(flagKey, flag)
-CROSS JOIN UNNEST(f.flag.counters) AS c(variation, version, `count`, `unknown`)
-WHERE e.tenant = 'acme' AND e.kind = 'summary'
-GROUP BY window_start, window_end, f.flagKey, c.variation;
-INSERT INTO results
-SELECT 'w2', window_start, window_end, f.flagKey, c.variation, SUM(c.`count`)
+-- Planned a few times at validator start so the planner/codegen paths are JIT-warm: the script
+-- the control plane generates for a flag-evaluations analysis (runner/src/test/resources/generated/
+-- flag-evaluations.sql, with warm-up stream names). Keep it in step when the templates change.
+
+-- Job settings (docs/counting.md §2). Nothing in an analysis waits on a watermark: rows
+-- are updating aggregates, so their state is bounded by time-to-live instead.
+-- * table.exec.state.ttl: every stateful operator without a STATE_TTL hint, i.e. the
+--   (payloadId, eventIndex) dedup, the progress and the late counts. How long a
+--   record's key is remembered after it was last seen (processing time): two deliveries
+--   of one record are seconds apart; the horizon on top covers a backlog read unevenly
+--   across shards, the stream's retention a job that was down and restores its state.
+-- * mini-batches: an aggregate emits at most one update per key and second (plus the
+--   retraction of the previous value), not one per event.
+-- * block reuse by digest: a view read by several INSERTs (the deduplicated events) is
+--   planned once, so the job keeps ONE dedup state that every output agrees on (without
+--   it, each INSERT prunes the view's columns differently and gets a dedup of its own).
+SET 'table.exec.state.ttl' = '90000000 ms';
+SET 'table.exec.mini-batch.enabled' = 'true';
+SET 'table.exec.mini-batch.allow-latency' = '1 s';
+SET 'table.exec.mini-batch.size' = '1000';
+SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';
+
+-- The event stream as a table: one row per record the events API writes
+-- (control-plane/src/events/event-record.ts), plus the control plane's heartbeats
+-- ({"kind":"heartbeat","tenant":"","shard":"<shard it was written to>","eventTime":…}).
+-- eventTime (ms) is the SDK's time bounded by the server's clock; receivedAt (ms) the
+-- server's receive time; late = older than the lateness horizon (docs/counting.md §1).
+-- No WATERMARK: windows are computed from eventTime, not closed by a watermark (§2).
+-- Integers are BIGINT: a value beyond the declared type fails the record's decoding, and
+-- json.ignore-parse-errors drops the whole record without a trace. Add a column only
+-- with a type every valid event's field fits (STRING takes any JSON value as text).
+CREATE TEMPORARY TABLE events (
+  tenant STRING,
+  environment STRING,
+  payloadId STRING,
+  eventIndex BIGINT,
+  kind STRING,
+  eventTime BIGINT,
+  receivedAt BIGINT,
+  late BOOLEAN,
+  shard STRING,
+  `key` STRING,
+  variation BIGINT,
+  version BIGINT,
+  `value` STRING,
+  context STRING,
+  features MAP<STRING, ROW<counters ARRAY<ROW<variation BIGINT, version BIGINT, `count` BIGINT, `unknown` BOOLEAN>>>>,
+  proc_time AS PROCTIME()
+) WITH (
+  'connector' = 'flagstream-kinesis',
+  'stream' = 'warmup-events',
+  'aws.region' = 'us-east-1',
+  'aws.endpoint' = 'http://127.0.0.1:4568',
+  'aws.credentials.provider' = 'BASIC',
+  'aws.credentials.basic.accesskeyid' = 'local',
+  'aws.credentials.basic.secretkey' = 'local',
+  'scan.stream.initpos' = 'AT_TIMESTAMP',
+  'scan.stream.initpos-timestamp' = '1795622400.000',
+  'format' = 'json',
+  'json.ignore-parse-errors' = 'true',
+  'json.fail-on-missing-field' = 'false'
+);
+
+-- What the job writes to the results stream (docs/counting.md §3): three tables on the one
+-- stream, each a changelog in Debezium JSON ({"before": …, "after": …, "op": "c" | "d"}; an
+-- update is "d" of the old row, then "c" of the new one), partitioned by analysisId so an
+-- analysis' records stay in order on one shard. `after` always has analysisId, generation
+-- and type.
+CREATE TEMPORARY TABLE result_rows (
+  analysisId STRING,
+  generation BIGINT,
+  `type` STRING,
+  windowStart TIMESTAMP_LTZ(3),
+  windowEnd TIMESTAMP_LTZ(3),
+  flagKey STRING,
+  variation BIGINT,
+  evaluations BIGINT,
+  version BIGINT
+) PARTITIONED BY (analysisId) WITH (
+  'connector' = 'kinesis',
+  'stream' = 'warmup-results',
+  'aws.region' = 'us-east-1',
+  'aws.endpoint' = 'http://127.0.0.1:4568',
+  'aws.credentials.provider' = 'BASIC',
+  'aws.credentials.basic.accesskeyid' = 'local',
+  'aws.credentials.basic.secretkey' = 'local',
+  'aws.http.protocol.version' = 'HTTP1_1',
+  'sink.flush-buffer.timeout' = '1000',
+  'format' = 'debezium-json',
+  'debezium-json.timestamp-format.standard' = 'ISO-8601'
+);
+
+-- The newest heartbeat the job has read, per shard of the events stream.
+CREATE TEMPORARY TABLE result_progress (
+  analysisId STRING,
+  generation BIGINT,
+  `type` STRING,
+  shard STRING,
+  progressAt TIMESTAMP_LTZ(3)
+) PARTITIONED BY (analysisId) WITH (
+  'connector' = 'kinesis',
+  'stream' = 'warmup-results',
+  'aws.region' = 'us-east-1',
+  'aws.endpoint' = 'http://127.0.0.1:4568',
+  'aws.credentials.provider' = 'BASIC',
+  'aws.credentials.basic.accesskeyid' = 'local',
+  'aws.credentials.basic.secretkey' = 'local',
+  'aws.http.protocol.version' = 'HTTP1_1',
+  'sink.flush-buffer.timeout' = '1000',
+  'format' = 'debezium-json',
+  'debezium-json.timestamp-format.standard' = 'ISO-8601'
+);
+
+-- The analysis' events older than the lateness horizon, per minute (server time) received.
+CREATE TEMPORARY TABLE result_late (
+  analysisId STRING,
+  generation BIGINT,
+  `type` STRING,
+  bucketStart TIMESTAMP_LTZ(3),
+  lateEvents BIGINT
+) PARTITIONED BY (analysisId) WITH (
+  'connector' = 'kinesis',
+  'stream' = 'warmup-results',
+  'aws.region' = 'us-east-1',
+  'aws.endpoint' = 'http://127.0.0.1:4568',
+  'aws.credentials.provider' = 'BASIC',
+  'aws.credentials.basic.accesskeyid' = 'local',
+  'aws.credentials.basic.secretkey' = 'local',
+  'aws.http.protocol.version' = 'HTTP1_1',
+  'sink.flush-buffer.timeout' = '1000',
+  'format' = 'debezium-json',
+  'debezium-json.timestamp-format.standard' = 'ISO-8601'
+);
+
+-- Progress, the same for every kind: per shard, the newest heartbeat read. Heartbeats
+-- (tenant '') are written by the control plane to every shard every 2 s; a shard's
+-- records written before a heartbeat are read before it, so every record older than
+-- progressAt on that shard has been counted.
+INSERT INTO result_progress
+SELECT FROM_BASE64('YW4tZml4dHVyZQ=='), CAST(7 AS BIGINT), 'progress', shard, TO_TIMESTAMP_LTZ(MAX(eventTime), 3)
+FROM events
+WHERE kind = 'heartbeat' AND tenant = '' AND shard IS NOT NULL AND eventTime IS NOT NULL
+GROUP BY shard;
+
+-- flag-evaluations: evaluations per window of event time, per the chosen dimensions,
+-- counted from summary events (each counter counts at the summary's endDate, bounded by
+-- the server: eventTime). Every value from the definition arrives as a bound literal.
+
+-- The analysis' summaries, each event (payloadId, eventIndex) once: the first delivery
+-- the job reads (a producer retry after a lost answer writes a record twice). The
+-- dedup keeps only the key, for table.exec.state.ttl.
+CREATE TEMPORARY VIEW summaries AS
+SELECT environment, eventTime, receivedAt, late, features
 FROM (
-  SELECT * FROM (
-    SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, payloadId, eventIndex ORDER BY ts) AS rn
-    FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND))
-    WHERE tenant = 'acme' AND kind = 'summary'
-  ) WHERE rn = 1
-) AS e
-CROSS JOIN UNNEST(e.features) AS f(flagKey, flag)
-CROSS JOIN UNNEST(f.flag.counters) AS c(variation, version, `count`, `unknown`)
-GROUP BY window_start, window_end, f.flagKey, c.variation;
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY payloadId, eventIndex ORDER BY proc_time) AS occurrence
+  FROM events
+  WHERE kind = 'summary'
+    AND tenant = FROM_BASE64('YWNtZQ==')
+    AND environment = FROM_BASE64('cHJvZHVjdGlvbg==')
+)
+WHERE occurrence = 1;
+
+-- One row per counter of a summary within the horizon, with the window it counts in.
+CREATE TEMPORARY VIEW counters AS
+SELECT e.eventTime - MOD(e.eventTime, CAST(10000 AS BIGINT)) AS windowStart, e.environment, f.flagKey, c.variation, c.evaluations
+FROM summaries AS e
+CROSS JOIN UNNEST(e.features) AS f (flagKey, flag)
+CROSS JOIN UNNEST(f.flag.counters) AS c (variation, version, evaluations, `unknown`)
+WHERE e.late IS NOT TRUE
+  AND f.flagKey IN (FROM_BASE64('bmV3LWNoZWNrb3V0'), FROM_BASE64('ZGFyay1tb2Rl'));
+
+-- An updating aggregate, no window operator: an event within the horizon, however late,
+-- updates its window's row. version = the inputs the row absorbed (only grows). The
+-- row's state lives window + horizon + retention after its last update.
+INSERT INTO result_rows
+SELECT /*+ STATE_TTL('counters' = '90010000 ms') */
+  FROM_BASE64('YW4tZml4dHVyZQ=='), CAST(7 AS BIGINT), 'row',
+  TO_TIMESTAMP_LTZ(windowStart, 3), TO_TIMESTAMP_LTZ(windowStart + CAST(10000 AS BIGINT), 3), flagKey, variation,
+  SUM(evaluations), COUNT(*)
+FROM counters
+GROUP BY windowStart, flagKey, variation;
+
+-- Summaries older than the horizon count nowhere else: per minute they were received.
+INSERT INTO result_late
+SELECT FROM_BASE64('YW4tZml4dHVyZQ=='), CAST(7 AS BIGINT), 'late', TO_TIMESTAMP_LTZ(bucketStart, 3), COUNT(*)
+FROM (SELECT receivedAt - MOD(receivedAt, 60000) AS bucketStart FROM summaries WHERE late IS TRUE)
+GROUP BY bucketStart;

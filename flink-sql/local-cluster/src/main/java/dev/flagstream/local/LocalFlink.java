@@ -92,6 +92,12 @@ public final class LocalFlink {
         c.set(RestOptions.BIND_ADDRESS, "127.0.0.1");
         c.set(RestOptions.PORT, restPort);
         c.set(RestOptions.BIND_PORT, String.valueOf(restPort));
+        // Loopback only: without these the blob server (and any RPC or data port the cluster
+        // opens) listens on every interface.
+        c.setString("jobmanager.bind-host", "127.0.0.1");
+        c.setString("jobmanager.rpc.address", "127.0.0.1");
+        c.setString("taskmanager.bind-host", "127.0.0.1");
+        c.setString("taskmanager.host", "127.0.0.1");
         // /jars/upload + /jars/:id/run need flink-runtime-web on the classpath and these:
         c.set(WebOptions.SUBMIT_ENABLE, true);
         c.set(WebOptions.CANCEL_ENABLE, true);
@@ -104,6 +110,10 @@ public final class LocalFlink {
         c.set(CheckpointingOptions.SAVEPOINT_DIRECTORY, dataDir.resolve("savepoints").toUri().toString());
         c.setString("execution.checkpointing.interval", "10s"); // default; a script may SET its own
         c.setString("execution.checkpointing.min-pause", "5s");
+        // a job cancelled behind the control plane's back (or a cluster killed) leaves its last
+        // checkpoint, from which the control plane restores it exactly
+        c.setString("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION");
+        c.setString("state.checkpoints.num-retained", "2");
         // ~8 single-parallelism jobs: 1 TM with N slots and little managed memory (no RocksDB)
         c.set(TaskManagerOptions.NUM_TASK_SLOTS, slots);
         c.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, MemorySize.parse("128m"));
@@ -113,7 +123,10 @@ public final class LocalFlink {
         // jobs submitted via /jars/run load classes from the uploaded jar; its classloader is
         // released when the job ends, which the leak check would report noisily
         c.setString("classloader.check-leaked-classloader", "false");
+        // a failing job restarts from its last checkpoint, waiting 10 s doubling up to 5 min
         c.setString("restart-strategy.type", "exponential-delay");
+        c.setString("restart-strategy.exponential-delay.initial-backoff", "10 s");
+        c.setString("restart-strategy.exponential-delay.max-backoff", "5 min");
         c.set(RestOptions.SERVER_NUM_THREADS, 4);
         c.setString("heartbeat.timeout", "60000");
         c.setString("pekko.ask.timeout", "30 s");
