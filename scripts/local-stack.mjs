@@ -1,11 +1,13 @@
 // The embedded local stack: the Kinesis-API emulator (kinesis-local), a local Flink
 // cluster with the warm SQL validator (one JVM), and the control plane. Used by
-// `npm start` and by the end-to-end tests; stop() ends every process it started.
-import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+// `npm start` and by the end-to-end tests. Every server binds to 127.0.0.1. Once the
+// stack is up, a process that exits unexpectedly is started again (scripts/supervisor.mjs);
+// stop() ends every process it started.
+import { mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { ROOT } from './bootstrap.mjs';
+import { createSupervisor } from './supervisor.mjs';
 
 export const DEFAULT_PORTS = { api: 8080, kinesis: 4568, kinesisTls: 4567, flink: 8081, validator: 8082 };
 
@@ -52,51 +54,23 @@ export async function startStack({
     if (await portInUse(port)) throw new Error(`port ${port} (${name}) is already in use on 127.0.0.1: stop what uses it or choose other ports`);
   }
 
-  const children = [];
+  const supervisor = createSupervisor({ logsDir, pidsFile: join(dataDir, 'pids.json'), log, echo, cwd: ROOT });
+  const services = [];
   const start = (name, command, args, childEnv) => {
-    const out = createWriteStream(join(logsDir, `${name}.log`), { flags: 'a' });
-    // Own process group, so stop() also ends what the process started itself.
-    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    child.stdout.pipe(out);
-    child.stderr.pipe(out);
-    if (echo.includes(name)) {
-      child.stdout.on('data', (d) => process.stdout.write(prefix(name, d)));
-      child.stderr.on('data', (d) => process.stderr.write(prefix(name, d)));
-    }
-    child.alive = true;
-    child.on('exit', (code, signal) => {
-      child.alive = false;
-      if (!stopping) log(`${name} exited (${signal ?? `code ${code}`}); see ${join(logsDir, `${name}.log`)}`);
-    });
-    children.push({ name, child });
-    return child;
+    const service = supervisor.start(name, command, args, childEnv);
+    services.push(service);
+    return service;
   };
-  let stopping = false;
-
-  const stop = async () => {
-    stopping = true;
-    for (const { child } of [...children].reverse()) {
-      if (!child.alive) continue;
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {}
-      await new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          try {
-            process.kill(-child.pid, 'SIGKILL');
-          } catch {}
-          resolve();
-        }, 10000);
-        child.once('exit', () => (clearTimeout(timer), resolve()));
-      });
-    }
-  };
+  /** While starting, any process that exits fails the start (no restarts yet): it would fail again. */
+  const allAlive = () => services.every((s) => s.alive);
+  const stop = () => supervisor.stop();
 
   try {
     const timings = {};
     const kinesisEndpoint = `http://127.0.0.1:${ports.kinesis}`;
     log(`starting the stream emulator (kinesis-local) on ${kinesisEndpoint}`);
-    const emulator = start('kinesis', process.execPath, [join(ROOT, 'node_modules/kinesis-local/main.js')], {
+    // Through a wrapper that binds it to 127.0.0.1: kinesis-local itself listens on every interface.
+    start('kinesis', process.execPath, [join(ROOT, 'scripts/kinesis-loopback.cjs')], {
       KINESIS_MOCK_CERT_PATH: join(ROOT, 'node_modules/kinesis-local/server.json'),
       KINESIS_MOCK_PLAIN_PORT: String(ports.kinesis),
       KINESIS_MOCK_TLS_PORT: String(ports.kinesisTls),
@@ -112,7 +86,7 @@ export async function startStack({
     const validatorUrl = `http://127.0.0.1:${ports.validator}`;
     log(`starting the local Flink cluster on ${flinkUrl} and the SQL validator on ${validatorUrl}`);
     // -jar: the JAR's manifest carries the classpath and the JVM module flags Flink needs on Java 17.
-    const flink = start('flink', 'java', [
+    start('flink', 'java', [
       `-Xmx${javaHeap}`,
       '-jar', join(ROOT, 'flink-sql/local-cluster/target/flagstream-local-cluster.jar'),
       '--rest-port', String(ports.flink),
@@ -121,10 +95,10 @@ export async function startStack({
       '--runner-jar', join(ROOT, 'flink-sql/runner/target/flagstream-runner.jar'),
     ]);
 
-    timings.emulator = await waitFor('the stream emulator', () => portInUse(ports.kinesis), { timeoutMs: 60000, isAlive: () => emulator.alive });
+    timings.emulator = await waitFor('the stream emulator', () => portInUse(ports.kinesis), { timeoutMs: 60000, isAlive: allAlive });
     const apiUrl = `http://127.0.0.1:${ports.api}`;
     log('starting the control plane');
-    const controlPlane = start('control-plane', process.execPath, [join(ROOT, 'control-plane/dist/main.js')], {
+    start('control-plane', process.execPath, [join(ROOT, 'control-plane/dist/main.js')], {
       NODE_NO_WARNINGS: '1',
       PORT: String(ports.api),
       FLAGSTREAM_DATA_DIR: dataDir,
@@ -133,22 +107,25 @@ export async function startStack({
       FLAGSTREAM_VALIDATOR_URL: validatorUrl,
       ...env,
     });
-    timings.flink = await waitFor('the Flink cluster', httpOk(`${flinkUrl}/overview`), { timeoutMs: 180000, isAlive: () => flink.alive });
-    timings.validator = await waitFor('the SQL validator', httpOk(`${validatorUrl}/health`), { timeoutMs: 180000, isAlive: () => flink.alive });
-    timings.api = await waitFor('the control plane', httpOk(`${apiUrl}/health`), { timeoutMs: 120000, isAlive: () => controlPlane.alive });
-    const pids = Object.fromEntries(children.map(({ name, child }) => [name, child.pid]));
-    return { apiUrl, kinesisEndpoint, flinkUrl, validatorUrl, dataDir, timings, pids, stop };
+    timings.flink = await waitFor('the Flink cluster', httpOk(`${flinkUrl}/overview`), { timeoutMs: 180000, isAlive: allAlive });
+    timings.validator = await waitFor('the SQL validator', httpOk(`${validatorUrl}/health`), { timeoutMs: 180000, isAlive: allAlive });
+    timings.api = await waitFor('the control plane', httpOk(`${apiUrl}/health`), { timeoutMs: 120000, isAlive: allAlive });
+    supervisor.enableRestarts();
+    return { apiUrl, kinesisEndpoint, flinkUrl, validatorUrl, dataDir, timings, pids: pidsOf(supervisor), pidsFile: join(dataDir, 'pids.json'), stop };
   } catch (error) {
     await stop();
     throw error;
   }
 }
 
-function prefix(name, data) {
-  return data
-    .toString()
-    .split('\n')
-    .filter((l) => l.length)
-    .map((l) => `[${name}] ${l}\n`)
-    .join('');
+/**
+ * The current pid of each process, following restarts: `stack.pids()` gives
+ * {kinesis, flink, 'control-plane'}; `stack.pids.flink` (a getter) reads one.
+ */
+function pidsOf(supervisor) {
+  const pids = () => supervisor.pids();
+  for (const name of ['kinesis', 'flink', 'control-plane']) {
+    Object.defineProperty(pids, name, { enumerable: true, get: () => supervisor.pids()[name] });
+  }
+  return pids;
 }

@@ -10,7 +10,7 @@ import { Config, loadConfig } from './config/config';
 import { newKey } from './common/keys';
 import { QuietLogger } from './common/logger';
 import { ProblemFilter, sendProblem, toProblem } from './common/problem';
-import { EVENT_PATHS } from './events/events.controller';
+import { isEventPath } from './events/events.controller';
 import { StreamService } from './stream/kinesis';
 
 /** The admin key from FLAGSTREAM_ADMIN_KEY, else <data dir>/admin-key, created (mode 0600) on first start. */
@@ -35,7 +35,7 @@ export async function createApp(config: Config): Promise<NestExpressApplication>
   const json = express.json({ limit: JSON_LIMIT, type: () => true });
   // Event endpoints read their (maybe gzip, maybe 16 MiB) bodies themselves; every other body is JSON.
   app.use((req: Request, res: Response, next: NextFunction) => {
-    if (EVENT_PATHS.includes(req.path) || req.method === 'GET' || req.method === 'DELETE') return next();
+    if (isEventPath(req.path) || req.method === 'GET' || req.method === 'DELETE') return next();
     if (!req.headers['content-length'] && !req.headers['transfer-encoding']) return next();
     json(req, res, (error?: unknown) => (error ? sendProblem(res, toProblem(error)) : next()));
   });

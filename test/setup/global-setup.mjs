@@ -17,7 +17,13 @@ export default async function globalSetup() {
   const stack = await startStack({
     dataDir,
     ports: TEST_PORTS,
-    env: { FLAGSTREAM_ADMIN_KEY: adminKey, FLAGSTREAM_MAX_BODY_BYTES: String(TEST_MAX_BODY_BYTES), FLAGSTREAM_HEALTH_INTERVAL_MS: '1000' },
+    env: {
+      FLAGSTREAM_ADMIN_KEY: adminKey,
+      FLAGSTREAM_MAX_BODY_BYTES: String(TEST_MAX_BODY_BYTES),
+      FLAGSTREAM_HEALTH_INTERVAL_MS: '1000',
+      // The self-healing tests wait out real backoffs: 2 s doubling instead of 10 s.
+      FLAGSTREAM_RESTART_BACKOFF_MS: '2000',
+    },
     log: (line) => console.log(`[e2e] ${line}`),
   });
   console.log(`[e2e] stack ready in ${Math.round((Date.now() - started) / 1000)} s (${JSON.stringify(stack.timings)})`);
@@ -28,6 +34,8 @@ export default async function globalSetup() {
     FLAGSTREAM_TEST_KINESIS: stack.kinesisEndpoint,
     FLAGSTREAM_TEST_FLINK: stack.flinkUrl,
     FLAGSTREAM_TEST_DATA_DIR: dataDir,
+    // {kinesis, flink, 'control-plane'}: the current pids, rewritten whenever the stack restarts a process.
+    FLAGSTREAM_TEST_PIDS_FILE: stack.pidsFile,
     FLAGSTREAM_TEST_MAX_BODY_BYTES: String(TEST_MAX_BODY_BYTES),
   });
 }

@@ -23,9 +23,16 @@ export interface Config {
   heartbeatIntervalMs: number;
   resultsPollMs: number;
   allowedLatenessSeconds: number;
+  /** FLAGSTREAM_LATENESS_HORIZON: an event whose SDK time is older than receivedAt minus this is `late` (docs/counting.md §1). */
+  latenessHorizonSeconds: number;
   maxBodyBytes: number;
   writeDeadlineMs: number;
   maxAnalysesPerTenant: number;
+  /** First wait before a failed job is deployed again; it doubles with every consecutive failure. */
+  restartBackoffMs: number;
+  restartBackoffMaxMs: number;
+  /** Where the local Flink cluster keeps its checkpoints (a forgotten job restores from the last one); absent for remote clusters. */
+  flinkCheckpointsDir?: string;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -33,6 +40,23 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** A duration such as `90s`, `30m`, `1h` or `2d`, in whole seconds (at least 1 s). */
+export function parseDurationSeconds(raw: string): number | undefined {
+  const match = /^\s*(\d{1,9})\s*([smhd])\s*$/.exec(raw);
+  if (!match) return undefined;
+  const seconds = Number(match[1]) * DURATION_UNITS[match[2]];
+  return seconds >= 1 ? seconds : undefined;
+}
+
+function duration(env: NodeJS.ProcessEnv, name: string, fallback: string): number {
+  const raw = env[name];
+  const value = parseDurationSeconds(raw === undefined || raw === '' ? fallback : raw);
+  if (value === undefined) throw new Error(`${name} must be a duration such as "90s", "30m", "1h" or "2d" (at least 1s), got "${raw}"`);
   return value;
 }
 
@@ -58,9 +82,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatIntervalMs: int(env, 'FLAGSTREAM_HEARTBEAT_INTERVAL_MS', 2000),
     resultsPollMs: int(env, 'FLAGSTREAM_RESULTS_POLL_MS', 1000),
     allowedLatenessSeconds: int(env, 'FLAGSTREAM_ALLOWED_LATENESS_SECONDS', 5),
+    latenessHorizonSeconds: duration(env, 'FLAGSTREAM_LATENESS_HORIZON', '1h'),
     maxBodyBytes: int(env, 'FLAGSTREAM_MAX_BODY_BYTES', 16 * 1024 * 1024),
     writeDeadlineMs: int(env, 'FLAGSTREAM_WRITE_DEADLINE_MS', 20000),
     maxAnalysesPerTenant: int(env, 'FLAGSTREAM_MAX_ANALYSES_PER_TENANT', 20),
+    restartBackoffMs: int(env, 'FLAGSTREAM_RESTART_BACKOFF_MS', 10_000),
+    restartBackoffMaxMs: int(env, 'FLAGSTREAM_RESTART_BACKOFF_MAX_MS', 300_000),
+    flinkCheckpointsDir: env.FLAGSTREAM_FLINK_CHECKPOINTS_DIR === '' ? undefined : resolve(env.FLAGSTREAM_FLINK_CHECKPOINTS_DIR ?? join(dataDir, 'flink', 'checkpoints')),
   };
 }
 

@@ -1,35 +1,76 @@
 import type { SdkEvent } from '@flagstream/schemas';
 
 /**
- * What one stream record holds: the SDK's event as sent, plus where it came from.
- * Flink's `events` table (flink-sql/templates/events-source.sql) reads these fields;
- * change both together.
+ * How far ahead of the server's clock an SDK's time may be and still be believed
+ * (CONTRACT §5, docs/counting.md §1): an event further ahead counts at `receivedAt`.
+ */
+export const MAX_CLOCK_AHEAD_MS = 5 * 60_000;
+
+/**
+ * What one stream record holds: the SDK's event as sent, plus where it came from and
+ * its times (docs/counting.md §1). Flink's `events` table (flink-sql/templates/events-source.sql)
+ * reads these fields; change both together.
  */
 export interface EventRecord {
+  tenant: string;
+  environment: string;
+  /** `<X-LaunchDarkly-Payload-ID>#<16 hex of the body hash>` (streamPayloadId in payload-hash.ts), or a random UUID without that header. */
+  payloadId: string;
+  eventIndex: number;
+  /** When the events API received the payload (server clock, ms); the same for every try of one payload. */
+  receivedAt: number;
+  /** The SDK's own time for the event (ms): a summary's endDate, any other event's creationDate. */
+  sdkTime: number;
+  /** The time the event counts at (ms): `sdkTime`, or `receivedAt` when `sdkTime` is more than 5 min ahead of it. */
+  eventTime: number;
+  /** True when `sdkTime` is older than `receivedAt` minus the lateness horizon: counted in `lateEvents` only. */
+  late: boolean;
+  kind: string;
+  [field: string]: unknown;
+}
+
+/** The SDK's time of an event: a summary counts at its endDate, every other event at its creationDate. */
+export function sdkTimeOf(event: SdkEvent): number {
+  return event.kind === 'summary' ? event.endDate : event.creationDate;
+}
+
+export interface BoundedTimes {
+  sdkTime: number;
+  eventTime: number;
+  late: boolean;
+  /** The SDK's clock was more than MAX_CLOCK_AHEAD_MS ahead: eventTime is receivedAt. */
+  clockAhead: boolean;
+}
+
+/** docs/counting.md §1: the server's clock bounds the SDK's. */
+export function boundedTimes(sdkTime: number, receivedAt: number, latenessHorizonMs: number): BoundedTimes {
+  const clockAhead = sdkTime > receivedAt + MAX_CLOCK_AHEAD_MS;
+  return { sdkTime, eventTime: clockAhead ? receivedAt : sdkTime, late: sdkTime < receivedAt - latenessHorizonMs, clockAhead };
+}
+
+export interface RecordOrigin {
   tenant: string;
   environment: string;
   payloadId: string;
   eventIndex: number;
   receivedAt: number;
-  /** The event's time in ms: a summary counts at its endDate, every other event at its creationDate. */
+}
+
+export function toEventRecord(event: SdkEvent, origin: RecordOrigin, latenessHorizonMs: number): EventRecord {
+  const { sdkTime, eventTime, late } = boundedTimes(sdkTimeOf(event), origin.receivedAt, latenessHorizonMs);
+  // Origin and time fields go last so an event cannot claim another tenant or time.
+  return { ...(event as unknown as Record<string, unknown>), ...origin, sdkTime, eventTime, late, kind: event.kind };
+}
+
+export interface HeartbeatRecord {
+  kind: 'heartbeat';
+  tenant: '';
+  /** The shard the record is written to (its ShardId): jobs report the newest heartbeat per shard as their progress. */
+  shard: string;
   eventTime: number;
-  kind: string;
-  [field: string]: unknown;
 }
 
-export function eventTimeOf(event: SdkEvent): number {
-  return event.kind === 'summary' ? event.endDate : event.creationDate;
-}
-
-export function toEventRecord(
-  event: SdkEvent,
-  origin: { tenant: string; environment: string; payloadId: string; eventIndex: number; receivedAt: number },
-): EventRecord {
-  // Origin fields go last so an event cannot claim another tenant.
-  return { ...(event as unknown as Record<string, unknown>), ...origin, eventTime: eventTimeOf(event), kind: event.kind };
-}
-
-/** Heartbeats advance event time on every shard, so no window waits for a next event. */
-export function heartbeatRecord(now: number): { kind: 'heartbeat'; tenant: ''; eventTime: number } {
-  return { kind: 'heartbeat', tenant: '', eventTime: now };
+/** Heartbeats show a job's progress on every shard, so no window waits for a next event. */
+export function heartbeatRecord(shard: string, now: number): HeartbeatRecord {
+  return { kind: 'heartbeat', tenant: '', shard, eventTime: now };
 }

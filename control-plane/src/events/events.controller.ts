@@ -7,6 +7,17 @@ import { readRawBody } from './raw-body';
 /** The paths LaunchDarkly SDKs post to; their bodies are read raw (gzip, large). */
 export const EVENT_PATHS = ['/bulk', '/v1/events/bulk', '/diagnostic'];
 
+/**
+ * Whether a request path is one of EVENT_PATHS as Express routes it: case-insensitive
+ * and with an optional trailing slash (`/BULK`, `/bulk/`, `/V1/Events/Bulk`). The raw-body
+ * exemption must match exactly the requests these routes answer: a body parsed as JSON
+ * before the handler reads it raw would leave the request without an answer.
+ */
+export function isEventPath(path: string): boolean {
+  const normalized = path.toLowerCase();
+  return EVENT_PATHS.some((p) => normalized === p || normalized === `${p}/`);
+}
+
 @Controller()
 export class EventsController {
   constructor(private readonly events: EventsService, @Inject(CONFIG) private readonly config: Config) {}

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { loadConfig } from '../config/config';
 import { Problem } from '../common/problem';
@@ -9,6 +10,7 @@ import { Db, openDatabase } from '../store/database';
 import type { PutOutcome, StreamService } from '../stream/kinesis';
 import type { Environment } from '../tenants/tenants.repository';
 import { EventsService } from './events.service';
+import { canonicalJsonHash } from './payload-hash';
 import { SqlitePayloadLedger } from './payload-ledger.repository';
 
 /**
@@ -41,13 +43,17 @@ describe('EventsService writes', () => {
   let db: Db;
   let stream: FlakyStream;
   let service: EventsService;
+  let metrics: MetricsService;
+  /** A counter's value as /metrics shows it (0 when absent). */
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics.render())?.[1] ?? 0);
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'flagstream-events-'));
     db = openDatabase(dir);
     stream = new FlakyStream();
     const config = { ...loadConfig({ FLAGSTREAM_DATA_DIR: dir }), writeDeadlineMs: 1000 };
-    service = new EventsService(config, new SqlitePayloadLedger(db), stream as unknown as StreamService, new MetricsService());
+    metrics = new MetricsService();
+    service = new EventsService(config, new SqlitePayloadLedger(db), stream as unknown as StreamService, metrics);
   });
 
   afterEach(() => {
@@ -103,8 +109,123 @@ describe('EventsService writes', () => {
     expect(stream.calls).toEqual([500, 500, 200]);
   });
 
-  it('stamps each record with its origin and event time', async () => {
+  it('stamps each record with its origin and times', async () => {
+    const before = Date.now();
     await service.ingest(environment, 'acme', [{ kind: 'summary', startDate: 5, endDate: 9, features: {} }], 'p6');
-    expect(JSON.parse(stream.written[0])).toMatchObject({ tenant: 'acme', environment: 'production', payloadId: 'p6', eventIndex: 0, eventTime: 9, kind: 'summary' });
+    const record = JSON.parse(stream.written[0]);
+    expect(record).toMatchObject({ tenant: 'acme', environment: 'production', eventIndex: 0, sdkTime: 9, eventTime: 9, late: true, kind: 'summary' });
+    expect(record.payloadId).toMatch(/^p6#[0-9a-f]{16}$/);
+    expect(record.receivedAt).toBeGreaterThanOrEqual(before);
+    expect(record.receivedAt).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('bounds event time by the server clock and counts late and clock-ahead events once, also across a retry', async () => {
+    const now = Date.now();
+    const events = [
+      { kind: 'custom', creationDate: now - 1000, key: 'on-time' },
+      { kind: 'custom', creationDate: now + 3600_000, key: 'ahead' },
+      { kind: 'custom', creationDate: now - 2 * 3600_000, key: 'late' },
+      { kind: 'summary', startDate: now - 3 * 3600_000, endDate: now - 2 * 3600_000, features: {} },
+    ];
+    stream.plans = [[1, 3], ...Array<'all'>(10).fill('all')];
+    await expect(service.ingest(environment, 'acme', events, 'p7')).rejects.toBeInstanceOf(Problem);
+    expect(metric('flagstream_events_late_total')).toBe(1);
+    expect(metric('flagstream_events_clock_ahead_total')).toBe(0);
+    stream.plans = [];
+    await service.ingest(environment, 'acme', events, 'p7');
+    await service.ingest(environment, 'acme', events, 'p7');
+
+    const records = stream.written.map((w) => JSON.parse(w)).sort((a, b) => a.eventIndex - b.eventIndex);
+    expect(records.map((r) => r.eventIndex)).toEqual([0, 1, 2, 3]);
+    // The retry stamps its records with the first try's receivedAt.
+    const receivedAt = records[0].receivedAt;
+    expect(new Set(records.map((r) => r.receivedAt))).toEqual(new Set([receivedAt]));
+    expect(records[0]).toMatchObject({ sdkTime: now - 1000, eventTime: now - 1000, late: false });
+    expect(records[1]).toMatchObject({ sdkTime: now + 3600_000, eventTime: receivedAt, late: false });
+    expect(records[2]).toMatchObject({ sdkTime: now - 2 * 3600_000, eventTime: now - 2 * 3600_000, late: true });
+    expect(records[3]).toMatchObject({ sdkTime: now - 2 * 3600_000, late: true });
+    expect(metric('flagstream_events_late_total')).toBe(2);
+    expect(metric('flagstream_events_clock_ahead_total')).toBe(1);
+  });
+
+  it('takes the lateness horizon from FLAGSTREAM_LATENESS_HORIZON', async () => {
+    const config = { ...loadConfig({ FLAGSTREAM_DATA_DIR: dir, FLAGSTREAM_LATENESS_HORIZON: '90s' }), writeDeadlineMs: 1000 };
+    const short = new EventsService(config, new SqlitePayloadLedger(db), stream as unknown as StreamService, metrics);
+    const now = Date.now();
+    await short.ingest(environment, 'acme', [{ kind: 'custom', creationDate: now - 120_000, key: 'a' }, { kind: 'custom', creationDate: now - 30_000, key: 'b' }], 'p8');
+    expect(stream.written.map((w) => JSON.parse(w).late)).toEqual([true, false]);
+  });
+
+  describe('payload IDs and bodies', () => {
+    const payload = [custom(0), custom(1)];
+
+    it('writes and counts another body sent with a reused payload ID as its own payload, under its own payloadId', async () => {
+      const first = await service.ingest(environment, 'acme', payload, 'reused');
+      const other = [custom(7)];
+      const second = await service.ingest(environment, 'acme', other, 'reused');
+      expect(first).toEqual({ accepted: 2, rejected: [] });
+      expect(second).toEqual({ accepted: 1, rejected: [] });
+      const records = stream.written.map((w) => JSON.parse(w));
+      expect(records.map((r) => r.key)).toEqual(['metric-0', 'metric-1', 'metric-7']);
+      const ids = new Set(records.map((r) => r.payloadId));
+      expect(ids.size).toBe(2);
+      for (const id of ids) expect(id).toMatch(/^reused#[0-9a-f]{16}$/);
+      // The (payloadId, eventIndex) pairs Flink deduplicates on never collide across the two bodies.
+      expect(new Set(records.map((r) => `${r.payloadId}/${r.eventIndex}`)).size).toBe(3);
+      expect(metric('flagstream_payload_ids_reused_total')).toBe(1);
+      expect(metric('flagstream_payloads_deduplicated_total')).toBe(0);
+
+      // Each body's own retry is still deduplicated.
+      expect(await service.ingest(environment, 'acme', other, 'reused')).toEqual(second);
+      expect(await service.ingest(environment, 'acme', payload, 'reused')).toEqual(first);
+      expect(stream.written).toHaveLength(3);
+      expect(metric('flagstream_payloads_deduplicated_total')).toBe(2);
+    });
+
+    it('counts a body that differs in one counter as its own payload', async () => {
+      const summary = (count: number) => [{ kind: 'summary', startDate: 1, endDate: 2, features: { f: { counters: [{ variation: 0, count }] } } }];
+      await service.ingest(environment, 'acme', summary(1), 'sum');
+      await service.ingest(environment, 'acme', summary(2), 'sum');
+      expect(stream.written.map((w) => JSON.parse(w).features.f.counters[0].count)).toEqual([1, 2]);
+    });
+
+    it('treats a retry as the same payload whether gzip or plain, spaced or reordered, and writes only what is missing', async () => {
+      const plain = JSON.stringify(payload);
+      const spaced = '[\n' + payload.map((e) => JSON.stringify(e, Object.keys(e).reverse(), 2)).join(',\n') + ']';
+      stream.plans = [[1], ...Array<'all'>(10).fill('all')];
+      await expect(service.ingest(environment, 'acme', service.decode(gzipSync(plain), 'gzip'), 'retry')).rejects.toBeInstanceOf(Problem);
+      stream.plans = [];
+      const reply = await service.ingest(environment, 'acme', service.decode(Buffer.from(spaced), undefined), 'retry');
+      expect(reply).toEqual({ accepted: 2, rejected: [] });
+      const again = await service.ingest(environment, 'acme', service.decode(Buffer.from(plain), 'identity'), 'retry');
+      expect(again).toEqual(reply);
+      expect(writtenIndexes(stream)).toEqual([0, 1]);
+      expect(new Set(stream.written.map((w) => JSON.parse(w).payloadId)).size).toBe(1);
+      expect(metric('flagstream_payloads_deduplicated_total')).toBe(1);
+      expect(metric('flagstream_payload_ids_reused_total')).toBe(0);
+    });
+
+    it('gives payloads without an ID a payloadId of their own each', async () => {
+      await service.ingest(environment, 'acme', payload, undefined);
+      await service.ingest(environment, 'acme', payload, undefined);
+      expect(stream.written).toHaveLength(4);
+      expect(new Set(stream.written.map((w) => JSON.parse(w).payloadId)).size).toBe(2);
+    });
+  });
+});
+
+describe('canonicalJsonHash', () => {
+  it('ignores key order and spacing, and sees every other difference', () => {
+    expect(canonicalJsonHash(JSON.parse('{"a":1,"b":[1,{"y":null,"x":"s"}]}'))).toBe(canonicalJsonHash(JSON.parse('{ "b": [1, {"x": "s", "y": null}], "a": 1 }')));
+    const base = canonicalJsonHash([{ a: 1 }]);
+    for (const other of [[{ a: 2 }], [{ a: '1' }], [{ a: 1 }, {}], [{ b: 1 }], [[{ a: 1 }]], [{ a: 1, b: null }], [{ 'a":1,"b': 1 }]]) {
+      expect(canonicalJsonHash(other)).not.toBe(base);
+    }
+    expect(canonicalJsonHash([])).not.toBe(canonicalJsonHash({}));
+  });
+
+  it('hashes a deeply nested body without overflowing the stack', () => {
+    const deep = JSON.parse('['.repeat(200_000) + ']'.repeat(200_000));
+    expect(canonicalJsonHash(deep)).toMatch(/^[0-9a-f]{64}$/);
   });
 });

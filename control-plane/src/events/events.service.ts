@@ -5,12 +5,14 @@ import { gunzipSync } from 'node:zlib';
 import type { PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { SCHEMA_IDS, SdkEvent } from '@flagstream/schemas';
 import { CONFIG, Config } from '../config/config';
+import { KeyedLock } from '../common/keyed-lock';
 import { Problem } from '../common/problem';
 import { fieldErrors, validatorFor } from '../common/schema-validator';
 import { MetricsService } from '../metrics/metrics.service';
 import { StreamService } from '../stream/kinesis';
 import type { Environment } from '../tenants/tenants.repository';
 import { toEventRecord } from './event-record';
+import { canonicalJsonHash, streamPayloadId } from './payload-hash';
 import { PAYLOAD_LEDGER, PayloadLedger } from './payload-ledger.repository';
 
 export interface BulkResponse {
@@ -28,14 +30,17 @@ const MAX_PAYLOAD_ID_LENGTH = 200;
 export class EventsService {
   private readonly logger = new Logger('Events');
   /** One write at a time per payload ID: an SDK retry may arrive while the first try is still writing. */
-  private readonly inFlight = new Map<string, Promise<unknown>>();
+  private readonly writes = new KeyedLock();
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(PAYLOAD_LEDGER) private readonly ledger: PayloadLedger,
     private readonly stream: StreamService,
     private readonly metrics: MetricsService,
-  ) {}
+  ) {
+    // Shown at 0 from the start, so an alert on their rate needs no first event.
+    for (const name of ['flagstream_events_late_total', 'flagstream_events_clock_ahead_total', 'flagstream_payload_ids_reused_total']) metrics.inc(name, 0);
+  }
 
   /** Decodes the raw body (gzip or plain) within the size limit and parses it as JSON. */
   decode(body: Buffer, contentEncoding: string | undefined): unknown {
@@ -63,47 +68,63 @@ export class EventsService {
     return new Problem(413, 'Content Too Large', `The body, decompressed, is over the limit of ${this.config.maxBodyBytes} bytes.`);
   }
 
+  /**
+   * Writes a payload's valid events to the stream and answers once every one is in.
+   * With an X-LaunchDarkly-Payload-ID, a payload is identified by that ID and the hash
+   * of its events (see payload-hash.ts): a true retry, also gzip instead of plain,
+   * writes only what is missing and counts once; another body under a reused ID is a
+   * payload of its own, written and counted, with its own stream payloadId.
+   */
   async ingest(environment: Environment, tenantKey: string, payload: unknown, payloadIdHeader: string | undefined): Promise<BulkResponse> {
     if (!Array.isArray(payload)) throw Problem.invalid([{ path: '/', message: 'must be a JSON array of events' }], 'The body is not a JSON array.');
     if (payloadIdHeader !== undefined && (payloadIdHeader.length === 0 || payloadIdHeader.length > MAX_PAYLOAD_ID_LENGTH)) {
       throw Problem.invalid([{ path: 'X-LaunchDarkly-Payload-ID', message: `must be 1 to ${MAX_PAYLOAD_ID_LENGTH} characters` }]);
     }
-    const payloadId = payloadIdHeader ?? randomUUID();
-    const lockKey = `${environment.id}\u0000${payloadId}`;
-    // Chain behind a write of the same payload still in flight, then see what it left to do.
-    const previous = this.inFlight.get(lockKey) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.ingestOnce(environment, tenantKey, payload, payloadId));
-    this.inFlight.set(lockKey, run);
-    try {
-      return await run;
-    } finally {
-      if (this.inFlight.get(lockKey) === run) this.inFlight.delete(lockKey);
-    }
+    // Without a header every request is a payload of its own: a random ID needs no hash.
+    const payloadId = payloadIdHeader === undefined ? randomUUID() : streamPayloadId(payloadIdHeader, canonicalJsonHash(payload));
+    // Behind a write of the same payload still in flight, then see what it left to do.
+    return this.writes.run(`${environment.id}\u0000${payloadId}`, () => this.ingestOnce(environment, tenantKey, payload, payloadId, payloadIdHeader));
   }
 
-  private async ingestOnce(environment: Environment, tenantKey: string, payload: unknown[], payloadId: string): Promise<BulkResponse> {
+  private async ingestOnce(
+    environment: Environment,
+    tenantKey: string,
+    payload: unknown[],
+    payloadId: string,
+    headerId: string | undefined,
+  ): Promise<BulkResponse> {
     const known = this.ledger.find(environment.tenantId, environment.id, payloadId);
     if (known?.complete) {
       this.metrics.inc('flagstream_payloads_deduplicated_total');
       return known.response as BulkResponse;
     }
+    if (!known && headerId !== undefined && this.ledger.otherBodySeen(environment.tenantId, environment.id, headerId, payloadId)) {
+      this.metrics.inc('flagstream_payload_ids_reused_total');
+      this.logger.warn(`payload ID "${headerId}" (environment ${environment.id}) came again with other events; written as its own payload ${payloadId}`);
+    }
 
     const validate = validatorFor(SCHEMA_IDS.sdkEvent);
     const rejected: BulkResponse['rejected'] = [];
     const entries: { index: number; entry: PutRecordsRequestEntry }[] = [];
-    const receivedAt = Date.now();
+    /** Per index: whether the event is late, or its SDK clock ahead (counted once, when written). */
+    const flags = new Map<number, { late: boolean; clockAhead: boolean }>();
+    // A retry stamps its records with the first try's time, so every record of a payload agrees.
+    const receivedAt = known?.receivedAt ?? Date.now();
+    const horizonMs = this.config.latenessHorizonSeconds * 1000;
     payload.forEach((event, index) => {
       if (!validate(event)) {
         const problems = fieldErrors(validate.errors);
         rejected.push({ index, error: problems.map((p) => `${p.path} ${p.message}`).join('; ') });
         return;
       }
-      const record = toEventRecord(event as SdkEvent, { tenant: tenantKey, environment: environment.key, payloadId, eventIndex: index, receivedAt });
+      const record = toEventRecord(event as SdkEvent, { tenant: tenantKey, environment: environment.key, payloadId, eventIndex: index, receivedAt }, horizonMs);
       const data = Buffer.from(JSON.stringify(record), 'utf8');
       if (data.length > MAX_RECORD_BYTES) {
         rejected.push({ index, error: `the event is over ${MAX_RECORD_BYTES} bytes` });
         return;
       }
+      const clockAhead = record.eventTime !== record.sdkTime;
+      if (record.late || clockAhead) flags.set(index, { late: record.late, clockAhead });
       const partitionKey = createHash('sha1').update(`${payloadId}:${index}`).digest('hex');
       entries.push({ index, entry: { Data: data, PartitionKey: partitionKey } });
     });
@@ -112,15 +133,29 @@ export class EventsService {
     const pending = entries.filter((e) => !written.has(e.index));
     await this.writeAll(pending, (indexes) => {
       indexes.forEach((i) => written.add(i));
-      this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written);
+      this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt);
+      this.countTimes(indexes, flags);
     });
 
     const response: BulkResponse = { accepted: entries.length, rejected };
-    this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written);
+    this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt);
     this.ledger.complete(environment.tenantId, environment.id, payloadId, response);
     this.metrics.inc('flagstream_events_accepted_total', entries.length);
     this.metrics.inc('flagstream_events_rejected_total', rejected.length);
     return response;
+  }
+
+  /** flagstream_events_late_total and flagstream_events_clock_ahead_total, for the records just written. */
+  private countTimes(indexes: number[], flags: Map<number, { late: boolean; clockAhead: boolean }>): void {
+    let late = 0;
+    let ahead = 0;
+    for (const i of indexes) {
+      const f = flags.get(i);
+      if (f?.late) late++;
+      if (f?.clockAhead) ahead++;
+    }
+    if (late) this.metrics.inc('flagstream_events_late_total', late);
+    if (ahead) this.metrics.inc('flagstream_events_clock_ahead_total', ahead);
   }
 
   /**

@@ -31,9 +31,21 @@ describe('HeartbeatService', () => {
     const before = Date.now();
     expect(await service.beat()).toBe(2);
     expect(sent.map((e) => e.ExplicitHashKey)).toEqual(['0', '2']);
-    const record = JSON.parse(Buffer.from(sent[0].Data!).toString('utf8'));
-    expect(record).toMatchObject({ kind: 'heartbeat', tenant: '' });
-    expect(record.eventTime).toBeGreaterThanOrEqual(before);
+    const records = sent.map((e) => JSON.parse(Buffer.from(e.Data!).toString('utf8')));
+    expect(records.map((r) => r.shard)).toEqual(['shard-0', 'shard-1']);
+    for (const record of records) {
+      expect(Object.keys(record)).toEqual(['kind', 'tenant', 'shard', 'eventTime']);
+      expect(record).toMatchObject({ kind: 'heartbeat', tenant: '' });
+      expect(record.eventTime).toBeGreaterThanOrEqual(before);
+      expect(record.eventTime).toBeLessThanOrEqual(Date.now());
+    }
+  });
+
+  it('names in each heartbeat the shard it is aimed at, also when the hash keys are listed out of order', async () => {
+    const reversed = { ...stream, listShards: async () => [...shards].reverse() } as unknown as StreamService;
+    await new HeartbeatService(loadConfig({}), analyses, reversed).beat();
+    const byHashKey = Object.fromEntries(sent.map((e) => [e.ExplicitHashKey, JSON.parse(Buffer.from(e.Data!).toString('utf8')).shard]));
+    expect(byHashKey).toEqual({ '0': 'shard-0', '2': 'shard-1' });
   });
 
   it('writes nothing while no analysis should run', async () => {

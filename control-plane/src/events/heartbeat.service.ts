@@ -5,10 +5,12 @@ import { StreamService } from '../stream/kinesis';
 import { heartbeatRecord } from './event-record';
 
 /**
- * Writes a heartbeat record to every shard of the events stream every few seconds.
- * Analyses run in event time; without heartbeats a silent stream or an idle shard
- * would hold the watermark, and so the last window, open forever. Only while an
- * analysis should run: every record stays in the stream for its retention.
+ * Writes a heartbeat record to every shard of the events stream every few seconds,
+ * `{"kind":"heartbeat","tenant":"","shard":"<ShardId>","eventTime":<now ms>}`.
+ * Jobs report the newest heartbeat they read on each shard as their progress
+ * (docs/counting.md §3), so a window is known final also on a silent stream or an
+ * idle shard. Only while an analysis should run: every record stays in the stream
+ * for its retention.
  */
 @Injectable()
 export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -35,10 +37,15 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     if (!this.analyses.anyToRun()) return 0;
     try {
       const shards = (await this.stream.listShards(this.config.eventsStream)).filter((s) => !s.SequenceNumberRange?.EndingSequenceNumber);
-      const data = Buffer.from(JSON.stringify(heartbeatRecord(Date.now())));
+      const now = Date.now();
+      // Each record names the shard it is aimed at: the job reports the newest heartbeat per shard as its progress.
       const outcome = await this.stream.putRecords(
         this.config.eventsStream,
-        shards.map((s) => ({ Data: data, PartitionKey: 'heartbeat', ExplicitHashKey: s.HashKeyRange?.StartingHashKey })),
+        shards.map((s) => ({
+          Data: Buffer.from(JSON.stringify(heartbeatRecord(s.ShardId!, now))),
+          PartitionKey: 'heartbeat',
+          ExplicitHashKey: s.HashKeyRange?.StartingHashKey,
+        })),
       );
       if (outcome.failed.length) throw new Error(`${outcome.failed.length} shard(s) refused the heartbeat`);
       if (this.failing) this.logger.log('heartbeats flow again');

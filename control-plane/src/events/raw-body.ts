@@ -4,6 +4,11 @@ import { Problem } from '../common/problem';
 /** Reads a request body as bytes, refusing it (413) as soon as it passes `limit`. */
 export function readRawBody(req: Request, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    // A body something else already consumed would never 'end' again: fail now instead of hanging.
+    if (req.readableEnded || (req as { _body?: boolean })._body) {
+      reject(new Error(`the body of ${req.method} ${req.path} was read before its handler`));
+      return;
+    }
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
       req.resume();
