@@ -24,7 +24,7 @@ const WINDOWS = ['1s', '10s', '1m', '90m', '24h', '7d'];
 
 /** The flag keys an IN list carries, decoded from the generated SQL's literals. */
 function flagKeysIn(sql: string): string[] {
-  const list = /f\.flagKey IN \((.*)\)$/m.exec(sql)?.[1] ?? '';
+  const list = /f\.flagKey IN \((.*)\);?$/m.exec(sql)?.[1] ?? '';
   return [...list.matchAll(/FROM_BASE64\('([A-Za-z0-9+/=]*)'\)/g)].map((m) => Buffer.from(m[1], 'base64').toString('utf8'));
 }
 

@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStack } from '../../scripts/local-stack.mjs';
 
-export const TEST_PORTS = { api: 18080, kinesis: 14568, kinesisTls: 14567, flink: 18081, validator: 18082 };
+/** FLAGSTREAM_TEST_PORT_OFFSET moves every port, so two test runs can share a machine. */
+const OFFSET = Number(process.env.FLAGSTREAM_TEST_PORT_OFFSET ?? 0);
+export const TEST_PORTS = Object.fromEntries(
+  Object.entries({ api: 18080, kinesis: 14568, kinesisTls: 14567, flink: 18081, validator: 18082 }).map(([name, port]) => [name, port + OFFSET]),
+);
 /** Small, so the 413 tests need no huge bodies; the pipeline tests stay far below it. */
 export const TEST_MAX_BODY_BYTES = 512 * 1024;
 

@@ -10,6 +10,14 @@ const PHASES: Record<string, JobPhase> = {
   FAILED: 'FAILED', CANCELLING: 'STOPPING', CANCELED: 'FINISHED', FINISHED: 'FINISHED', SUSPENDED: 'FAILED', RECONCILING: 'STARTING',
 };
 
+/** A job whose tasks are not all running yet is still starting: a savepoint of it would fail. */
+function phaseOf(state: string, tasks?: { total: number; running: number }): JobPhase {
+  const phase = PHASES[state] ?? 'STARTING';
+  return phase === 'RUNNING' && tasks && tasks.running < tasks.total ? 'STARTING' : phase;
+}
+
+const SAVEPOINT_ATTEMPTS = 3;
+
 /**
  * Any Flink cluster through its REST API: the runner JAR is uploaded once, and each
  * analysis runs it with its own SQL script as a separate job.
@@ -75,33 +83,42 @@ export class FlinkRestTarget implements DeploymentTarget {
   }
 
   async observe(): Promise<Map<string, ObservedJob>> {
-    const out = await httpJson<{ jobs: { jid: string; name: string; state: string }[] }>('Flink', `${this.baseUrl}/jobs/overview`, { timeoutMs: 5000 });
-    return new Map(out.jobs.map((j) => [j.jid, { id: j.jid, name: j.name, state: j.state, phase: PHASES[j.state] ?? 'STARTING' }]));
+    const out = await httpJson<{ jobs: { jid: string; name: string; state: string; tasks?: { total: number; running: number } }[] }>(
+      'Flink', `${this.baseUrl}/jobs/overview`, { timeoutMs: 5000 },
+    );
+    return new Map(out.jobs.map((j) => [j.jid, { id: j.jid, name: j.name, state: j.state, phase: phaseOf(j.state, j.tasks) }]));
   }
 
   async stopWithSavepoint(jobId: string): Promise<string | undefined> {
-    try {
-      const { 'request-id': requestId } = await httpJson<{ 'request-id': string }>('Flink', `${this.baseUrl}/jobs/${jobId}/stop`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ drain: false, ...(this.options.savepointDir ? { targetDirectory: this.options.savepointDir } : {}) }),
-      });
-      for (let i = 0; i < 120; i++) {
-        const status = await httpJson<{ status: { id: string }; operation?: { location?: string; 'failure-cause'?: { 'class': string; 'stack-trace': string } } }>(
-          'Flink', `${this.baseUrl}/jobs/${jobId}/savepoints/${requestId}`,
-        );
-        if (status.status.id === 'COMPLETED') {
-          if (status.operation?.location) return status.operation.location;
-          this.logger.warn(`stop with savepoint of ${jobId} failed; cancelling instead`);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 500));
+    // A savepoint fails while tasks are still starting, say; try a few times before cancelling.
+    for (let attempt = 1; attempt <= SAVEPOINT_ATTEMPTS; attempt++) {
+      try {
+        const location = await this.savepointAndStop(jobId);
+        if (location) return location;
+        this.logger.warn(`stop with savepoint of ${jobId} failed (attempt ${attempt} of ${SAVEPOINT_ATTEMPTS})`);
+      } catch (error) {
+        if (error instanceof HttpError && error.status === 404) return undefined;
+        this.logger.warn(`stop with savepoint of ${jobId} failed (${(error as Error).message}; attempt ${attempt} of ${SAVEPOINT_ATTEMPTS})`);
       }
-    } catch (error) {
-      if (error instanceof HttpError && error.status === 404) return undefined;
-      this.logger.warn(`stop with savepoint of ${jobId} failed (${(error as Error).message}); cancelling instead`);
+      if (attempt < SAVEPOINT_ATTEMPTS) await new Promise((r) => setTimeout(r, 2000));
     }
+    this.logger.warn(`cancelling ${jobId} without a savepoint`);
     await this.cancel(jobId);
+    return undefined;
+  }
+
+  /** The savepoint's location, or undefined when Flink could not take it. */
+  private async savepointAndStop(jobId: string): Promise<string | undefined> {
+    const { 'request-id': requestId } = await httpJson<{ 'request-id': string }>('Flink', `${this.baseUrl}/jobs/${jobId}/stop`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ drain: false, ...(this.options.savepointDir ? { targetDirectory: this.options.savepointDir } : {}) }),
+    });
+    for (let i = 0; i < 120; i++) {
+      const status = await httpJson<{ status: { id: string }; operation?: { location?: string } }>('Flink', `${this.baseUrl}/jobs/${jobId}/savepoints/${requestId}`);
+      if (status.status.id === 'COMPLETED') return status.operation?.location;
+      await new Promise((r) => setTimeout(r, 500));
+    }
     return undefined;
   }
 

@@ -228,7 +228,7 @@ export class Reconciler implements OnApplicationBootstrap {
   private async cancelOrphans(jobs: Map<string, ObservedJob>, analyses: Analysis[]): Promise<void> {
     const expected = new Set(analyses.flatMap((a) => [a.jobId, a.jobName, a.operation?.jobName]).filter(Boolean));
     for (const job of jobs.values()) {
-      if (!job.name.startsWith(JOB_NAME_PREFIX) || !isActive(job) || expected.has(job.id) || expected.has(job.name)) continue;
+      if (!job.name.startsWith(JOB_NAME_PREFIX) || !isActive(job) || job.phase === 'STOPPING' || expected.has(job.id) || expected.has(job.name)) continue;
       this.logger.warn(`cancelling job ${job.id} (${job.name}): no analysis expects it`);
       await this.target.cancel(job.id).catch((error: Error) => this.logger.warn(`could not cancel orphan job ${job.id}: ${error.message}`));
     }

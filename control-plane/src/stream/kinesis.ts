@@ -115,16 +115,16 @@ export class StreamService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * The oldest time the stream still holds every record of (docs/counting.md §5):
-   * max(now − retention, the stream's creation, and — after this app raised the
-   * retention — the raise minus the retention before it). Windows before it cannot be
-   * recomputed from the stream. The summary is cached for a minute.
+   * The oldest time from which the stream still holds every record (docs/counting.md §5):
+   * max(now − retention and — after this app raised the retention — the raise minus the
+   * retention before it). Windows before it cannot be recomputed from the stream. The
+   * stream's creation is no such limit: nothing was written before it, so nothing is
+   * missing. The summary is cached for a minute.
    */
   async oldestHeld(stream: string): Promise<Date> {
-    const { retentionHours, createdAt } = await this.summary(stream);
+    const { retentionHours } = await this.summary(stream);
     const now = Date.now();
     let oldest = now - retentionHours * HOUR_MS;
-    if (createdAt) oldest = Math.max(oldest, createdAt.getTime());
     const raise = this.loadRaises()[stream];
     if (raise) oldest = Math.max(oldest, raise.raisedAt - raise.fromHours * HOUR_MS);
     return new Date(Math.min(oldest, now));
