@@ -42,7 +42,7 @@ describe('API errors', () => {
     const reply = await call('POST', '/v1/analyses/validate', { key: tenant.apiKey, body: definition({ window: '1m' }) });
     expect(reply.status).toBe(200);
     expect(reply.body.valid).toBe(true);
-    expect(reply.body.sql).toContain('TUMBLE');
+    expect(reply.body.sql).toContain('GROUP BY windowStart, flagKey, variation;');
   });
 
   it('answers 400 when the /bulk body is not an array, and 400 for broken JSON', async () => {
