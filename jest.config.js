@@ -2,6 +2,9 @@
 const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.jest.json' }];
 
 module.exports = {
+  // Real services in the e2e project: a Flink job start takes seconds. (A project's own
+  // testTimeout is ignored by Jest 29; only the root one counts.)
+  testTimeout: 120_000,
   projects: [
     {
       displayName: 'unit',
@@ -16,8 +19,6 @@ module.exports = {
       roots: ['<rootDir>/test'],
       testMatch: ['**/*.e2e.ts'],
       transform: { '^.+\\.ts$': tsJest },
-      // Real services: deleting an analysis waits for its deployment, a Flink job start takes seconds.
-      testTimeout: 120_000,
       globalSetup: '<rootDir>/test/setup/global-setup.mjs',
       globalTeardown: '<rootDir>/test/setup/global-teardown.mjs',
     },

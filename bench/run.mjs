@@ -1,8 +1,12 @@
 // `npm run bench`: measures the local stack side by side in one run and writes
 // docs/benchmarks.md. Shared, noisy machines: read the medians and the ratios.
+//
+// `npm run bench -- freshness` (or any of the section names below) runs only those
+// sections; a partial run rewrites only its own part of docs/benchmarks.md (the
+// freshness block), or prints its rows when they belong to the main table.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
@@ -11,6 +15,11 @@ import { bootstrap, ROOT } from '../scripts/bootstrap.mjs';
 import { startStack } from '../scripts/local-stack.mjs';
 
 const PORTS = { api: 28080, kinesis: 24568, kinesisTls: 24567, flink: 28081, validator: 28082 };
+const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness'];
+const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+for (const name of asked) if (!SECTIONS.includes(name)) throw new Error(`unknown bench section "${name}"; sections: ${SECTIONS.join(', ')}`);
+const wanted = (name) => asked.length === 0 || asked.includes(name);
+const fullRun = asked.length === 0;
 const ADMIN = 'fs-admin-bench';
 const say = (line) => console.log(`[bench] ${line}`);
 
@@ -80,11 +89,144 @@ function payload(size, now) {
   return events;
 }
 
+/**
+ * Freshness (CONTRACT §6: a window's rows appear within 10 s of its end, also when no
+ * further event arrives; late events update their window's row), on one 5 s analysis:
+ * 1. idle: one payload shortly before a window ends, then nothing until the API shows
+ *    the row with its complete count: (visible − window end), over ≥ 20 windows;
+ * 2. busy: a payload every 0.5 s for 20 windows, the same measure for each window;
+ * 3. late: a summary for a window 10 min old (long closed, within the 1 h horizon):
+ *    from its 202 to the API showing it, first opening a row, then adding to it.
+ * A sample that never shows within 30 s counts as such (the rows say how many).
+ */
+async function freshness(tenant, env) {
+  freshnessLoad = loadavg()[0];
+  const WINDOW = 5000;
+  const FLAG = 'bench-freshness';
+  const windows = Number(process.env.BENCH_FRESHNESS_WINDOWS ?? 20);
+  const created = await api('POST', '/v1/analyses', { key: tenant.apiKey, body: { name: 'bench freshness', kind: 'flag-evaluations', params: { window: '5s', flagKeys: [FLAG] } } });
+  if (created.status !== 201) throw new Error(`freshness: creating the analysis answered ${created.status}`);
+  const id = created.body.id;
+  await until(async () => (await api('GET', `/v1/analyses/${id}`, { key: tenant.apiKey })).body.status === 'RUNNING', 120_000);
+  let seq = 0;
+  const send = async (endDate, count) => {
+    const reply = await api('POST', '/bulk', {
+      raw: JSON.stringify([{ kind: 'summary', startDate: endDate - 1000, endDate, features: { [FLAG]: { default: false, counters: [{ value: true, variation: 0, version: 1, count }] } } }]),
+      headers: { authorization: env.sdkKey, 'content-type': 'application/json', 'x-launchdarkly-payload-id': `bench-fresh-${Date.now()}-${seq++}` },
+    });
+    if (reply.status !== 202) throw new Error(`freshness: /bulk answered ${reply.status}`);
+    return Date.now();
+  };
+  const rowOf = async (windowStart) => {
+    const from = new Date(windowStart).toISOString();
+    const to = new Date(windowStart + 1).toISOString();
+    const rows = (await api('GET', `/v1/analyses/${id}/results?from=${from}&to=${to}`, { key: tenant.apiKey })).body?.rows ?? [];
+    return rows.find((r) => r.flagKey === FLAG && r.windowStart === from);
+  };
+  /** When the row of `windowStart` first shows `count` (and when it is first final), polling every 100 ms. */
+  const watch = async (windowStart, count, timeoutMs = 30_000) => {
+    const started = Date.now();
+    let visibleAt;
+    let finalAt;
+    while (Date.now() - started < timeoutMs && (visibleAt === undefined || finalAt === undefined)) {
+      const row = await rowOf(windowStart).catch(() => undefined);
+      if (row?.evaluations === count && visibleAt === undefined) visibleAt = Date.now();
+      if (row?.evaluations === count && row.final === true && finalAt === undefined) finalAt = Date.now();
+      if (visibleAt !== undefined && Date.now() - visibleAt > 15_000) break; // never final: do not wait forever
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { visibleAt, finalAt };
+  };
+  const summary = (xs, n) => {
+    const got = xs.filter((x) => Number.isFinite(x));
+    const missing = n - got.length;
+    if (!got.length) return `never within 30 s (${n} windows)`;
+    return `p50 ${s(median(got))}, p99 ${s(pct(got, 99))}, max ${s(Math.max(...got))}${missing ? `; ${missing} of ${n} never` : ''}`;
+  };
+
+  // 1. Idle: the last payload of a window 1 s before its end, then no event at all.
+  say(`freshness: ${windows} windows without further events`);
+  const idle = [];
+  const idleFinal = [];
+  for (let i = 0; i < windows; i++) {
+    let end = Math.ceil((Date.now() + 1200) / WINDOW) * WINDOW;
+    await new Promise((r) => setTimeout(r, end - 1000 - Date.now()));
+    const count = 1 + (i % 17);
+    await send(Date.now(), count);
+    const seen = await watch(end - WINDOW, count);
+    idle.push(seen.visibleAt === undefined ? Infinity : seen.visibleAt - end);
+    idleFinal.push(seen.finalAt === undefined ? Infinity : seen.finalAt - end);
+  }
+
+  // 2. Busy: a payload every 0.5 s; each window's complete row after its end.
+  say(`freshness: ${windows} windows with a payload every 0.5 s`);
+  const totals = new Map();
+  const busyStart = Math.ceil(Date.now() / WINDOW) * WINDOW;
+  const busyEnd = busyStart + windows * WINDOW;
+  await new Promise((r) => setTimeout(r, busyStart - Date.now()));
+  const completeAt = new Map();
+  let sending = true;
+  const poller = (async () => {
+    while (sending || [...totals.keys()].some((w) => !completeAt.has(w) && Date.now() - (w + WINDOW) < 30_000)) {
+      const from = new Date(busyStart).toISOString();
+      const rows = (await api('GET', `/v1/analyses/${id}/results?from=${from}&limit=10000`, { key: tenant.apiKey }).catch(() => ({ body: { rows: [] } }))).body?.rows ?? [];
+      const now = Date.now();
+      for (const row of rows) {
+        const w = Date.parse(row.windowStart);
+        // Complete: the window has ended (no more sends into it) and the row shows its total.
+        if (row.flagKey === FLAG && !completeAt.has(w) && now >= w + WINDOW && totals.get(w) === row.evaluations) completeAt.set(w, now);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  for (let i = 0; Date.now() < busyEnd; i++) {
+    const t = Date.now();
+    const w = Math.floor(t / WINDOW) * WINDOW;
+    const count = 1 + (i % 5);
+    // Counted before sending: a window's total is known once it ends.
+    totals.set(w, (totals.get(w) ?? 0) + count);
+    await send(t, count);
+    await new Promise((r) => setTimeout(r, Math.max(0, t + 500 - Date.now())));
+  }
+  sending = false;
+  await poller;
+  const busy = [...totals.keys()].map((w) => (completeAt.has(w) ? completeAt.get(w) - (w + WINDOW) : Infinity));
+
+  // 3. Late: windows 10 min old, long closed: a first event opens the row, a second adds to it.
+  const lateSamples = 10;
+  say(`freshness: ${lateSamples} late events (windows 10 min old)`);
+  const lateNew = [];
+  const lateUpdate = [];
+  for (let i = 0; i < lateSamples; i++) {
+    const windowStart = Math.floor((Date.now() - 10 * 60_000) / WINDOW) * WINDOW - i * 3 * WINDOW;
+    const acceptedFirst = await send(windowStart + 1000, 3);
+    const first = await watch(windowStart, 3);
+    lateNew.push(first.visibleAt === undefined ? Infinity : first.visibleAt - acceptedFirst);
+    const acceptedSecond = await send(windowStart + 2000, 4);
+    const second = await watch(windowStart, 7);
+    lateUpdate.push(second.visibleAt === undefined ? Infinity : second.visibleAt - acceptedSecond);
+  }
+  await api('DELETE', `/v1/analyses/${id}`, { key: tenant.apiKey });
+
+  const finite = (xs) => xs.filter((x) => Number.isFinite(x));
+  const ratio = (a, b) => (finite(a).length && finite(b).length ? `${(median(finite(a)) / median(finite(b))).toFixed(2)}×` : 'n/a');
+  return [
+    [`Complete row in the API after its window ends, no further event (${windows} windows, 5 s)`, summary(idle, windows)],
+    [`… and \`final: true\` (same windows)`, summary(idleFinal, windows)],
+    [`Complete row after its window ends, a payload every 0.5 s (${busy.length} windows)`, `${summary(busy, busy.length)} — idle/busy medians ${ratio(idle, busy)}`],
+    [`A late event (window 10 min old) opening its row, after its 202 (${lateSamples} events)`, `${summary(lateNew, lateSamples)} — ${ratio(lateNew, idle)} the idle freshness median`],
+    [`A late event added to its existing, final row, after its 202 (${lateSamples} events)`, `${summary(lateUpdate, lateSamples)} — ${ratio(lateUpdate, idle)} the idle freshness median`],
+  ];
+}
+
 await bootstrap();
 const dataDir = mkdtempSync(join(tmpdir(), 'flagstream-bench-'));
 say('starting the stack');
 const [readyMs, stack] = await timed(() => startStack({ dataDir, ports: PORTS, env: { FLAGSTREAM_ADMIN_KEY: ADMIN }, log: say }));
 const rows = [];
+let freshnessRows;
+/** The 1-minute load average when the freshness section began (a shared machine: other work shows here). */
+let freshnessLoad;
 let ok = false;
 try {
   const tenant = (await api('POST', '/v1/tenants', { key: ADMIN, body: { key: 'bench', name: 'Bench' } })).body;
@@ -92,6 +234,7 @@ try {
   const definition = { name: 'bench', kind: 'flag-evaluations', params: { window: '5s' } };
 
   // 1. Validation: the warm validator through the API, against a cold JVM per request.
+  if (wanted('validation')) {
   say('validation: warm planner vs a JVM start per request');
   const warm = [];
   for (let i = 0; i < 30; i++) warm.push((await timed(() => api('POST', '/v1/analyses/validate', { key: tenant.apiKey, body: definition })))[0]);
@@ -106,9 +249,11 @@ try {
   }
   rows.push(['Validate a definition, warm planner via the API (30 runs)', `median ${ms(median(warm))}, p90 ${ms(pct(warm, 90))}`]);
   rows.push(['Validate, a JVM started per request (3 runs)', `median ${s(median(cold))} — ${(median(cold) / median(warm)).toFixed(0)}× the warm planner`]);
+  }
 
   // 2. Ingest, interleaved: the same 100 events straight to the emulator with PutRecords,
   // through POST /bulk, and through POST /bulk gzip. The first is the stream's own cost.
+  if (wanted('ingest')) {
   say('ingest: 100-event payloads, direct PutRecords vs /bulk plain vs /bulk gzip, interleaved');
   const kinesis = new KinesisClient({ region: 'us-east-1', endpoint: stack.kinesisEndpoint, credentials: { accessKeyId: 'l', secretAccessKey: 'l' }, requestHandler: new NodeHttpHandler() });
   const direct = [];
@@ -127,8 +272,10 @@ try {
   rows.push(['PutRecords of 100 events straight to the emulator (20 runs)', `median ${ms(median(direct))}, p90 ${ms(pct(direct, 90))}`]);
   rows.push(['POST /bulk, 100 events, plain (20 runs, interleaved)', `median ${ms(median(plain))}, p90 ${ms(pct(plain, 90))} — ${(median(plain) / median(direct)).toFixed(2)}× the direct write`]);
   rows.push(['POST /bulk, 100 events, gzip (20 runs, interleaved)', `median ${ms(median(gzip))} — ${(median(gzip) / median(plain)).toFixed(2)}× plain`]);
+  }
 
   // 3. POST → RUNNING, and 4. a window's rows after the window's end.
+  if (wanted('deploy')) {
   say('deploy time and window latency');
   const deploys = [];
   const ids = [];
@@ -152,9 +299,13 @@ try {
     latencies.push(Date.now() - windowEnd);
   }
   rows.push(["A window's rows in the API after the window ends, no later event (3 windows)", `median ${s(median(latencies))} (heartbeat 2 s, lateness 5 s, sink flush 1 s)`]);
+  }
+
+  // 5. Freshness: complete rows after their window's end, idle and busy; late events.
+  if (wanted('freshness')) freshnessRows = await freshness(tenant, env);
 
   rows.push(['Stack start to ready (`npm start` after the build)', `${s(readyMs)} (emulator ${s(stack.timings.emulator)}, Flink ${s(stack.timings.flink)}, validator warm-up ${s(stack.timings.validator)})`]);
-  rows.push(['Memory after the run, 3 jobs deployed', `Flink + validator JVM ${rssMiB(stack.pids.flink).toFixed(0)} MiB, control plane ${rssMiB(stack.pids['control-plane']).toFixed(0)} MiB, emulator ${rssMiB(stack.pids.kinesis).toFixed(0)} MiB (RSS)`]);
+  if (fullRun) rows.push(['Memory after the run, 3 jobs deployed', `Flink + validator JVM ${rssMiB(stack.pids.flink).toFixed(0)} MiB, control plane ${rssMiB(stack.pids['control-plane']).toFixed(0)} MiB, emulator ${rssMiB(stack.pids.kinesis).toFixed(0)} MiB (RSS)`]);
   ok = true;
 } finally {
   await stack.stop();
@@ -165,14 +316,39 @@ try {
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const java = spawnSync('java', ['-version'], { encoding: 'utf8' }).stderr.split('\n')[0];
 const machine = `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${java}`;
-const text = `# Benchmarks
+const today = new Date().toISOString().slice(0, 10);
+const table = (list) => `| What | Measured |\n|---|---|\n${list.map(([a, b]) => `| ${a} | ${b} |`).join('\n')}`;
+const FRESHNESS_START = '<!-- freshness: written by `npm run bench` or `npm run bench -- freshness` -->';
+const FRESHNESS_END = '<!-- /freshness -->';
+const freshnessBlock = (list) => `${FRESHNESS_START}
+## Freshness
 
-Written by \`npm run bench\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 10)}.
+Measured on ${today}, ${machine}, load average ${freshnessLoad?.toFixed(1)} when it began.
+One 5 s flag-evaluations analysis; times as a client polling the API every 100 ms sees
+them (the bench's clock is the server's). CONTRACT §6: a window's rows within 10 s of its end.
+
+${table(list)}
+${FRESHNESS_END}`;
+const docPath = join(ROOT, 'docs/benchmarks.md');
+const previous = (() => {
+  try {
+    return readFileSync(docPath, 'utf8');
+  } catch {
+    return '';
+  }
+})();
+const previousFreshness = previous.includes(FRESHNESS_START) ? previous.slice(previous.indexOf(FRESHNESS_START), previous.indexOf(FRESHNESS_END) + FRESHNESS_END.length) : undefined;
+
+let text;
+if (fullRun) {
+  text = `# Benchmarks
+
+Written by \`npm run bench\` (bench/run.mjs) on ${today}.
 Machine: ${machine}. Shared and noisy: read medians and ratios, not single times.
 
-| What | Measured |
-|---|---|
-${rows.map(([a, b]) => `| ${a} | ${b} |`).join('\n')}
+${table(rows)}
+
+${freshnessRows ? freshnessBlock(freshnessRows) : previousFreshness ?? ''}
 
 Known limit of the local stack, measured by hand on 2026-11-25 (not by this script):
 the emulator (kinesis-local) slows down as its streams fill. One PutRecords of 500
@@ -181,5 +357,18 @@ records took 0.4 s on an empty stream and 3–5 s (median 3.1 s) once the stream
 emulator's own time (the ratio above), so ingest figures here measure the emulator,
 not Flagstream; the events API at scale needs the real Kinesis or a faster emulator.
 `;
-writeFileSync(join(ROOT, 'docs/benchmarks.md'), text);
+} else {
+  // A partial run keeps the rest of the page; only the freshness block is replaced (or added).
+  text = previous;
+  if (freshnessRows) {
+    const block = freshnessBlock(freshnessRows);
+    if (previousFreshness) text = text.replace(previousFreshness, block);
+    else {
+      const at = text.indexOf('\nKnown limit of the local stack');
+      text = at >= 0 ? `${text.slice(0, at)}\n${block}\n${text.slice(at)}` : `${text}\n${block}\n`;
+    }
+  }
+  console.log(table(rows));
+}
+writeFileSync(docPath, text);
 console.log(text);

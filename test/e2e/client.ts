@@ -13,7 +13,7 @@ export interface Reply<T = any> {
 export async function call<T = any>(
   method: string,
   path: string,
-  options: { key?: string; bareKey?: boolean; body?: unknown; raw?: Buffer | string; headers?: Record<string, string>; gzip?: boolean } = {},
+  options: { key?: string; bareKey?: boolean; body?: unknown; raw?: Buffer | string; headers?: Record<string, string>; gzip?: boolean; base?: string } = {},
 ): Promise<Reply<T>> {
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   if (options.key) headers.authorization = options.bareKey ? options.key : `Bearer ${options.key}`;
@@ -26,7 +26,7 @@ export async function call<T = any>(
     body = gzipSync(body);
     headers['content-encoding'] = 'gzip';
   }
-  const response = await fetch(`${API}${path}`, { method, headers, body });
+  const response = await fetch(`${options.base ?? API}${path}`, { method, headers, body });
   const text = await response.text();
   let parsed: unknown = text;
   try {
@@ -78,4 +78,29 @@ export async function waitForStatus(apiKey: string, id: string, status: string, 
     timeoutMs,
     500,
   );
+}
+
+/** Creates an analysis; throws unless 201. */
+export async function createAnalysis(apiKey: string, definition: Record<string, unknown>): Promise<{ id: string } & Record<string, any>> {
+  const reply = await call('POST', '/v1/analyses', { key: apiKey, body: definition });
+  if (reply.status !== 201) throw new Error(`creating an analysis answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+  return reply.body;
+}
+
+export async function getAnalysis(apiKey: string, id: string): Promise<Record<string, any>> {
+  const reply = await call('GET', `/v1/analyses/${id}`, { key: apiKey });
+  if (reply.status !== 200) throw new Error(`GET /v1/analyses/${id} answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+  return reply.body;
+}
+
+export async function getResults(apiKey: string, id: string, query = 'limit=10000'): Promise<Record<string, any>[]> {
+  const reply = await call('GET', `/v1/analyses/${id}/results?${query}`, { key: apiKey });
+  if (reply.status !== 200) throw new Error(`GET /v1/analyses/${id}/results answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+  return reply.body.rows;
+}
+
+/** Deletes an analysis (its Flink job goes too); a missing one is fine. */
+export async function deleteAnalysis(apiKey: string, id: string): Promise<void> {
+  const reply = await call('DELETE', `/v1/analyses/${id}`, { key: apiKey });
+  if (reply.status !== 204 && reply.status !== 404) throw new Error(`DELETE /v1/analyses/${id} answered ${reply.status}`);
 }
