@@ -3,19 +3,22 @@
 //
 // `npm run bench -- freshness` (or any of the section names below) runs only those
 // sections; a partial run rewrites only its own part of docs/benchmarks.md (the
-// freshness block), or prints its rows when they belong to the main table.
+// freshness and managed-flink blocks), or prints its rows when they belong to the main table.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { KinesisAnalyticsV2Client, ListApplicationsCommand } from '@aws-sdk/client-kinesis-analytics-v2';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { bootstrap, ROOT } from '../scripts/bootstrap.mjs';
-import { startStack } from '../scripts/local-stack.mjs';
+import { managedFlinkEnv, standInCommand, startStack } from '../scripts/local-stack.mjs';
 
 const PORTS = { api: 28080, kinesis: 24568, kinesisTls: 24567, flink: 28081, validator: 28082 };
-const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness'];
+/** The managed-flink section's own processes: the stand-in and a second control plane on the same stack. */
+const MANAGED_PORTS = { standIn: 28083, api: 28084 };
+const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness', 'managed-flink'];
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of asked) if (!SECTIONS.includes(name)) throw new Error(`unknown bench section "${name}"; sections: ${SECTIONS.join(', ')}`);
 const wanted = (name) => asked.length === 0 || asked.includes(name);
@@ -31,11 +34,11 @@ const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Mat
 const ms = (x) => `${x.toFixed(x < 10 ? 1 : 0)} ms`;
 const s = (x) => `${(x / 1000).toFixed(1)} s`;
 
-async function api(method, path, { key, body, raw, headers = {} } = {}) {
+async function api(method, path, { key, body, raw, headers = {}, port = PORTS.api } = {}) {
   const h = { ...headers };
   if (key) h.authorization = `Bearer ${key}`;
   if (body !== undefined) h['content-type'] = 'application/json';
-  const res = await fetch(`http://127.0.0.1:${PORTS.api}${path}`, { method, headers: h, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: h, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
@@ -219,12 +222,90 @@ async function freshness(tenant, env) {
   ];
 }
 
+/**
+ * The managed-flink target's lifecycle on the local stand-in (which runs the applications on
+ * the stack's Flink cluster), through a second control plane with FLAGSTREAM_TARGET=managed-flink,
+ * as a user sees it: POST → RUNNING (create + start an application), stop → STOPPED (a
+ * snapshot), start → RUNNING (restored from it), DELETE → the application gone. 3 analyses,
+ * one after another. The real service takes minutes for each of these; this is the stand-in.
+ */
+async function managedFlinkLifecycle(stack) {
+  const logs = join(stack.dataDir, 'logs');
+  const children = [];
+  const launch = (name, command, args, env) => {
+    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = [];
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => out.push(d));
+    child.on('exit', () => writeFileSync(join(logs, `bench-${name}.log`), Buffer.concat(out)));
+    children.push(child);
+  };
+  const standInUrl = `http://127.0.0.1:${MANAGED_PORTS.standIn}`;
+  const env = managedFlinkEnv(standInUrl, { FLAGSTREAM_RESULTS_STREAM: 'flagstream-results-bench-mf' });
+  const standIn = standInCommand({ port: MANAGED_PORTS.standIn, flinkUrl: stack.flinkUrl, dataDir: join(stack.dataDir, 'bench-managed-flink'), code: env.FLAGSTREAM_MANAGED_FLINK_CODE });
+  launch('managed-flink', standIn.command, standIn.args, standIn.env);
+  launch('managed-flink-control-plane', process.execPath, [join(ROOT, 'control-plane/dist/main.js')], {
+    NODE_NO_WARNINGS: '1', PORT: String(MANAGED_PORTS.api), FLAGSTREAM_DATA_DIR: join(stack.dataDir, 'bench-managed-flink', 'control-plane'), FLAGSTREAM_ADMIN_KEY: ADMIN,
+    FLAGSTREAM_KINESIS_ENDPOINT: stack.kinesisEndpoint, FLAGSTREAM_VALIDATOR_URL: stack.validatorUrl, FLAGSTREAM_FLINK_URL: 'http://127.0.0.1:9',
+    FLAGSTREAM_HEALTH_INTERVAL_MS: '1000', FLAGSTREAM_RESULTS_STREAM: 'flagstream-results-bench-mf', ...env,
+  });
+  const analytics = new KinesisAnalyticsV2Client({ region: env.AWS_REGION, endpoint: standInUrl, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  try {
+    const port = MANAGED_PORTS.api;
+    await until(async () => (await api('GET', '/health', { port }).catch(() => ({ status: 0 }))).status === 200, 60_000);
+    const tenant = (await api('POST', '/v1/tenants', { port, key: ADMIN, body: { key: 'bench-mf', name: 'Bench MF' } })).body;
+    const status = async (id) => (await api('GET', `/v1/analyses/${id}`, { port, key: tenant.apiKey })).body.status;
+    const reach = (id, wanted) => until(async () => {
+      const now = await status(id);
+      if (now === 'FAILED') throw new Error(`managed-flink: analysis ${id} FAILED`);
+      return now === wanted;
+    }, 120_000);
+    const apps = async () => (await analytics.send(new ListApplicationsCommand({ Limit: 50 }))).ApplicationSummaries ?? [];
+    const times = { create: [], stop: [], start: [], remove: [] };
+    for (let i = 0; i < 3; i++) {
+      let t = performance.now();
+      const created = await api('POST', '/v1/analyses', { port, key: tenant.apiKey, body: { name: `bench mf ${i}`, kind: 'flag-evaluations', params: { window: '5s' } } });
+      if (created.status !== 201) throw new Error(`managed-flink: creating an analysis answered ${created.status}`);
+      const id = created.body.id;
+      await reach(id, 'RUNNING');
+      times.create.push(performance.now() - t);
+      t = performance.now();
+      await api('POST', `/v1/analyses/${id}/stop`, { port, key: tenant.apiKey });
+      await reach(id, 'STOPPED');
+      times.stop.push(performance.now() - t);
+      t = performance.now();
+      await api('POST', `/v1/analyses/${id}/start`, { port, key: tenant.apiKey });
+      await reach(id, 'RUNNING');
+      times.start.push(performance.now() - t);
+      t = performance.now();
+      await api('DELETE', `/v1/analyses/${id}`, { port, key: tenant.apiKey });
+      await until(async () => !(await apps()).some((a) => a.ApplicationName.includes(id)), 60_000);
+      times.remove.push(performance.now() - t);
+    }
+    const row = (xs) => `median ${s(median(xs))} (${xs.map(s).join(', ')})`;
+    return [
+      ['Managed Flink stand-in: POST /v1/analyses → RUNNING (create + start an application; 3 analyses)', row(times.create)],
+      ['… stop → STOPPED (a snapshot: Flink stop-with-savepoint; the target polls every 2 s)', row(times.stop)],
+      ['… start → RUNNING (the same application restored from its snapshot)', row(times.start)],
+      ['… DELETE → the application gone', row(times.remove)],
+    ];
+  } finally {
+    analytics.destroy();
+    await Promise.all(children.map((child) => new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', resolve);
+      child.kill('SIGTERM');
+    })));
+  }
+}
+
 await bootstrap();
 const dataDir = mkdtempSync(join(tmpdir(), 'flagstream-bench-'));
 say('starting the stack');
 const [readyMs, stack] = await timed(() => startStack({ dataDir, ports: PORTS, env: { FLAGSTREAM_ADMIN_KEY: ADMIN }, log: say }));
 const rows = [];
 let freshnessRows;
+let managedFlinkRows;
 /** The 1-minute load average when the freshness section began (a shared machine: other work shows here). */
 let freshnessLoad;
 let ok = false;
@@ -306,6 +387,12 @@ try {
   // 5. Freshness: complete rows after their window's end, idle and busy; late events.
   if (wanted('freshness')) freshnessRows = await freshness(tenant, env);
 
+  // 6. The managed-flink target's lifecycle on the stand-in.
+  if (wanted('managed-flink')) {
+    say('managed-flink: the lifecycle on the stand-in');
+    managedFlinkRows = await managedFlinkLifecycle(stack);
+  }
+
   rows.push(['Stack start to ready (`npm start` after the build)', `${s(readyMs)} (emulator ${s(stack.timings.emulator)}, Flink ${s(stack.timings.flink)}, validator warm-up ${s(stack.timings.validator)})`]);
   if (fullRun) rows.push(['Memory after the run, 3 jobs deployed', `Flink + validator JVM ${rssMiB(stack.pids.flink).toFixed(0)} MiB, control plane ${rssMiB(stack.pids['control-plane']).toFixed(0)} MiB, emulator ${rssMiB(stack.pids.kinesis).toFixed(0)} MiB (RSS)`]);
   ok = true;
@@ -331,6 +418,18 @@ them (the bench's clock is the server's). CONTRACT §6: a window's rows within 1
 
 ${table(list)}
 ${FRESHNESS_END}`;
+const MANAGED_START = '<!-- managed-flink: written by `npm run bench` or `npm run bench -- managed-flink` -->';
+const MANAGED_END = '<!-- /managed-flink -->';
+const managedBlock = (list) => `${MANAGED_START}
+## The managed-flink target on the local stand-in
+
+Measured on ${today}, ${machine}. A second control plane with \`FLAGSTREAM_TARGET=managed-flink\`
+drives the stand-in (control-plane/src/standin) through the AWS SDK; the stand-in runs each
+application on the stack's Flink cluster; health check every 1 s. What Flagstream adds to a
+lifecycle step, not what the real service takes (it starts and stops applications in minutes).
+
+${table(list)}
+${MANAGED_END}`;
 const docPath = join(ROOT, 'docs/benchmarks.md');
 const previous = (() => {
   try {
@@ -340,6 +439,7 @@ const previous = (() => {
   }
 })();
 const previousFreshness = previous.includes(FRESHNESS_START) ? previous.slice(previous.indexOf(FRESHNESS_START), previous.indexOf(FRESHNESS_END) + FRESHNESS_END.length) : undefined;
+const previousManaged = previous.includes(MANAGED_START) ? previous.slice(previous.indexOf(MANAGED_START), previous.indexOf(MANAGED_END) + MANAGED_END.length) : undefined;
 
 let text;
 if (fullRun) {
@@ -352,6 +452,8 @@ ${table(rows)}
 
 ${freshnessRows ? freshnessBlock(freshnessRows) : previousFreshness ?? ''}
 
+${managedFlinkRows ? managedBlock(managedFlinkRows) : previousManaged ?? ''}
+
 Known limit of the local stack, measured by hand on 2026-11-25 (not by this script):
 the emulator (kinesis-local) slows down as its streams fill. One PutRecords of 500
 records took 0.4 s on an empty stream and 3–5 s (median 3.1 s) once the stream held
@@ -360,16 +462,17 @@ emulator's own time (the ratio above), so ingest figures here measure the emulat
 not Flagstream; the events API at scale needs the real Kinesis or a faster emulator.
 `;
 } else {
-  // A partial run keeps the rest of the page; only the freshness block is replaced (or added).
+  // A partial run keeps the rest of the page; only its own blocks (freshness, managed-flink) are replaced (or added).
   text = previous;
-  if (freshnessRows) {
-    const block = freshnessBlock(freshnessRows);
-    if (previousFreshness) text = text.replace(previousFreshness, block);
+  const replaceBlock = (old, block) => {
+    if (old) text = text.replace(old, block);
     else {
       const at = text.indexOf('\nKnown limit of the local stack');
       text = at >= 0 ? `${text.slice(0, at)}\n${block}\n${text.slice(at)}` : `${text}\n${block}\n`;
     }
-  }
+  };
+  if (freshnessRows) replaceBlock(previousFreshness, freshnessBlock(freshnessRows));
+  if (managedFlinkRows) replaceBlock(previousManaged, managedBlock(managedFlinkRows));
   console.log(table(rows));
 }
 writeFileSync(docPath, text);

@@ -3,9 +3,11 @@
 // Dependency-free on purpose: it runs before `npm ci`.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const STAMPS = join(ROOT, 'node_modules', '.flagstream-stamps.json');
@@ -87,13 +89,106 @@ function requireTool(command, args, hint) {
   });
 }
 
-export async function bootstrap() {
+/**
+ * The published API model of Managed Service for Apache Flink (kinesisanalyticsv2), as
+ * botocore ships it on PyPI: the managed-flink stand-in and the tests check every request
+ * against it (control-plane/src/standin/service-model.ts). Fetched with pip, never committed.
+ */
+export const BOTOCORE = {
+  version: '1.44.5',
+  wheel: 'botocore-1.44.5-py3-none-any.whl',
+  sha256: '8f16a56d1dff125dd65322ae021efa7ba5195a6db5102b96862566055b748921',
+  models: ['kinesisanalyticsv2/2018-05-23/service-2.json'],
+};
+export const SERVICE_MODELS_DIR = join(ROOT, 'node_modules', '.cache', 'flagstream', `botocore-${BOTOCORE.version}`);
+
+/** One file of a ZIP archive (a wheel): enough of the format for botocore's wheel (no ZIP64, stored or deflated). */
+export function zipEntry(zip, name) {
+  let eocd = -1;
+  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 65535); i--) {
+    if (zip.readUInt32LE(i) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw new Error('not a ZIP archive');
+  const entries = zip.readUInt16LE(eocd + 10);
+  let at = zip.readUInt32LE(eocd + 16);
+  for (let n = 0; n < entries; n++) {
+    if (zip.readUInt32LE(at) !== 0x02014b50) throw new Error('broken ZIP central directory');
+    const method = zip.readUInt16LE(at + 10);
+    const size = zip.readUInt32LE(at + 20);
+    const nameLength = zip.readUInt16LE(at + 28);
+    const skip = zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
+    const local = zip.readUInt32LE(at + 42);
+    if (zip.toString('utf8', at + 46, at + 46 + nameLength) === name) {
+      if (zip.readUInt32LE(local) !== 0x04034b50) throw new Error('broken ZIP local header');
+      const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+      const data = zip.subarray(start, start + size);
+      if (method === 0) return Buffer.from(data);
+      if (method === 8) return inflateRawSync(data);
+      throw new Error(`ZIP method ${method} of ${name} is not supported`);
+    }
+    at += 46 + nameLength + skip;
+  }
+  throw new Error(`${name} is not in the archive`);
+}
+
+/** The path of a model file once fetched, e.g. serviceModelPath('kinesisanalyticsv2/2018-05-23/service-2.json'). */
+export const serviceModelPath = (model) => join(SERVICE_MODELS_DIR, model);
+
+/** Downloads botocore's wheel from PyPI with pip (checking its hash) and keeps the service models it needs. */
+export async function fetchServiceModels() {
+  if (BOTOCORE.models.every((m) => existsSync(serviceModelPath(m)))) return;
+  const dir = mkdtempSync(join(tmpdir(), 'flagstream-botocore-'));
+  try {
+    const args = ['download', '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', '-d', dir, `botocore==${BOTOCORE.version}`];
+    let lastError;
+    for (const [command, prefix] of [['python3', ['-m', 'pip']], ['pip3', []], ['pip', []]]) {
+      try {
+        await run(command, [...prefix, ...args], { label: `pip download botocore ${BOTOCORE.version} (the Managed Flink API model)`, quiet: true });
+        lastError = undefined;
+        break;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    if (lastError) throw new Error(`${lastError.message}: the tests need Python's pip to fetch botocore's API model from PyPI`);
+    const wheel = readFileSync(join(dir, BOTOCORE.wheel));
+    const sha256 = createHash('sha256').update(wheel).digest('hex');
+    if (sha256 !== BOTOCORE.sha256) throw new Error(`${BOTOCORE.wheel} has sha256 ${sha256}, expected ${BOTOCORE.sha256}`);
+    for (const model of BOTOCORE.models) {
+      const json = gunzipSync(zipEntry(wheel, `botocore/data/${model}.gz`));
+      JSON.parse(json.toString('utf8'));
+      const target = serviceModelPath(model);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(`${target}.tmp`, json);
+      renameSync(`${target}.tmp`, target);
+    }
+    say(`kept ${BOTOCORE.models.join(', ')} of botocore ${BOTOCORE.version} in ${relative(ROOT, SERVICE_MODELS_DIR)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `serviceModels`: 'required' fails without the API model (tests, the managed-flink stand-in),
+ * 'optional' only warns (a local `npm start` does not need it).
+ */
+export async function bootstrap({ serviceModels = 'required' } = {}) {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const lockHash = hashOf(['package-lock.json']);
   if (!existsSync(join(ROOT, 'node_modules')) || readStamps().npm !== lockHash) {
     say('installing npm packages (npm ci; the first time takes a few minutes)');
     await run(npm, ['ci', '--no-audit', '--no-fund'], { label: 'npm ci' });
     writeStamp('npm', lockHash);
+  }
+
+  try {
+    await fetchServiceModels();
+  } catch (error) {
+    if (serviceModels === 'required') throw error;
+    say(`warning: ${error.message} (only the managed-flink target's stand-in needs it)`);
   }
 
   const tsHash = hashOf(['schemas', 'control-plane/src', 'control-plane/tsconfig.json', 'control-plane/tsconfig.build.json', 'tsconfig.base.json']);

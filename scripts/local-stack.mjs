@@ -1,6 +1,8 @@
 // The embedded local stack: the Kinesis-API emulator (kinesis-local), a local Flink
-// cluster with the warm SQL validator (one JVM), and the control plane. Used by
-// `npm start` and by the end-to-end tests. Every server binds to 127.0.0.1. Once the
+// cluster with the warm SQL validator (one JVM), and the control plane; with
+// FLAGSTREAM_TARGET=managed-flink also the Managed Flink stand-in, which runs the
+// applications on the local cluster. Used by `npm start` and by the end-to-end tests.
+// Every server binds to 127.0.0.1. Once the
 // stack is up, a process that exits unexpectedly is started again (scripts/supervisor.mjs);
 // stop() ends every process it started.
 import { mkdirSync } from 'node:fs';
@@ -9,7 +11,52 @@ import { join } from 'node:path';
 import { ROOT } from './bootstrap.mjs';
 import { createSupervisor } from './supervisor.mjs';
 
-export const DEFAULT_PORTS = { api: 8080, kinesis: 4568, kinesisTls: 4567, flink: 8081, validator: 8082 };
+export const DEFAULT_PORTS = { api: 8080, kinesis: 4568, kinesisTls: 4567, flink: 8081, validator: 8082, managedFlink: 8083 };
+
+/** The code location the local stand-in maps to the runner JAR, unless FLAGSTREAM_MANAGED_FLINK_CODE says another. */
+export const LOCAL_MANAGED_FLINK_CODE = 's3://flagstream-local/flagstream-runner.jar';
+const LOCAL_ACCOUNT = '000000000000';
+
+/**
+ * What the control plane needs to drive the stand-in as it would drive Managed Flink: the SDK's
+ * endpoint override and credentials (the stand-in checks that requests are signed, not by whom),
+ * and the target's settings, each only where the caller did not set it.
+ */
+export function managedFlinkEnv(standInUrl, given = {}) {
+  const region = given.AWS_REGION ?? process.env.AWS_REGION ?? 'us-east-1';
+  const pick = (name, fallback) => given[name] ?? process.env[name] ?? fallback;
+  const stream = (name, fallback) => `arn:aws:kinesis:${region}:${LOCAL_ACCOUNT}:stream/${pick(name, fallback)}`;
+  return {
+    FLAGSTREAM_TARGET: 'managed-flink',
+    AWS_REGION: region,
+    AWS_ENDPOINT_URL_KINESIS_ANALYTICS_V2: standInUrl,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    FLAGSTREAM_MANAGED_FLINK_ROLE_ARN: pick('FLAGSTREAM_MANAGED_FLINK_ROLE_ARN', `arn:aws:iam::${LOCAL_ACCOUNT}:role/flagstream-local`),
+    FLAGSTREAM_MANAGED_FLINK_CODE: pick('FLAGSTREAM_MANAGED_FLINK_CODE', LOCAL_MANAGED_FLINK_CODE),
+    FLAGSTREAM_EVENTS_STREAM_ARN: pick('FLAGSTREAM_EVENTS_STREAM_ARN', stream('FLAGSTREAM_EVENTS_STREAM', 'flagstream-events')),
+    FLAGSTREAM_RESULTS_STREAM_ARN: pick('FLAGSTREAM_RESULTS_STREAM_ARN', stream('FLAGSTREAM_RESULTS_STREAM', 'flagstream-results')),
+  };
+}
+
+/**
+ * The stand-in's process (control-plane/src/standin): its applications run on the Flink
+ * cluster at flinkUrl; `code` is the one S3 location it accepts, mapped to the runner JAR.
+ */
+export function standInCommand({ port, flinkUrl, dataDir, code = LOCAL_MANAGED_FLINK_CODE, region = process.env.AWS_REGION ?? 'us-east-1' }) {
+  return {
+    command: process.execPath,
+    args: [join(ROOT, 'control-plane/dist/standin/managed-flink.main.js')],
+    env: {
+      STANDIN_PORT: String(port),
+      STANDIN_FLINK_URL: flinkUrl,
+      STANDIN_RUNNER_JAR: join(ROOT, 'flink-sql/runner/target/flagstream-runner.jar'),
+      STANDIN_CODE: code,
+      STANDIN_STATE_FILE: join(dataDir, 'managed-flink', 'applications.json'),
+      AWS_REGION: region,
+    },
+  };
+}
 
 function portInUse(port) {
   return new Promise((resolve) => {
@@ -50,7 +97,11 @@ export async function startStack({
 } = {}) {
   const logsDir = join(dataDir, 'logs');
   mkdirSync(logsDir, { recursive: true });
+  const target = env.FLAGSTREAM_TARGET ?? process.env.FLAGSTREAM_TARGET ?? 'local';
+  const managed = target === 'managed-flink';
+  if (managed && !ports.managedFlink) throw new Error('FLAGSTREAM_TARGET=managed-flink needs a port for the Managed Flink stand-in (ports.managedFlink)');
   for (const [name, port] of Object.entries(ports)) {
+    if (name === 'managedFlink' && !managed) continue;
     if (await portInUse(port)) throw new Error(`port ${port} (${name}) is already in use on 127.0.0.1: stop what uses it or choose other ports`);
   }
 
@@ -95,9 +146,20 @@ export async function startStack({
       '--runner-jar', join(ROOT, 'flink-sql/runner/target/flagstream-runner.jar'),
     ]);
 
+    let managedFlinkUrl;
+    let targetEnv = {};
+    if (managed) {
+      managedFlinkUrl = `http://127.0.0.1:${ports.managedFlink}`;
+      targetEnv = managedFlinkEnv(managedFlinkUrl, env);
+      log(`starting the Managed Flink stand-in on ${managedFlinkUrl} (its applications run on the local cluster)`);
+      const standIn = standInCommand({ port: ports.managedFlink, flinkUrl, dataDir, code: targetEnv.FLAGSTREAM_MANAGED_FLINK_CODE, region: targetEnv.AWS_REGION });
+      start('managed-flink', standIn.command, standIn.args, standIn.env);
+    }
+
     timings.emulator = await waitFor('the stream emulator', () => portInUse(ports.kinesis), { timeoutMs: 60000, isAlive: allAlive });
+    if (managed) timings.managedFlink = await waitFor('the Managed Flink stand-in', () => portInUse(ports.managedFlink), { timeoutMs: 30000, isAlive: allAlive });
     const apiUrl = `http://127.0.0.1:${ports.api}`;
-    log('starting the control plane');
+    log(`starting the control plane (target ${target})`);
     start('control-plane', process.execPath, [join(ROOT, 'control-plane/dist/main.js')], {
       NODE_NO_WARNINGS: '1',
       PORT: String(ports.api),
@@ -106,12 +168,13 @@ export async function startStack({
       FLAGSTREAM_FLINK_URL: flinkUrl,
       FLAGSTREAM_VALIDATOR_URL: validatorUrl,
       ...env,
+      ...targetEnv,
     });
     timings.flink = await waitFor('the Flink cluster', httpOk(`${flinkUrl}/overview`), { timeoutMs: 180000, isAlive: allAlive });
     timings.validator = await waitFor('the SQL validator', httpOk(`${validatorUrl}/health`), { timeoutMs: 180000, isAlive: allAlive });
     timings.api = await waitFor('the control plane', httpOk(`${apiUrl}/health`), { timeoutMs: 120000, isAlive: allAlive });
     supervisor.enableRestarts();
-    return { apiUrl, kinesisEndpoint, flinkUrl, validatorUrl, dataDir, timings, pids: pidsOf(supervisor), pidsFile: join(dataDir, 'pids.json'), stop };
+    return { apiUrl, kinesisEndpoint, flinkUrl, validatorUrl, managedFlinkUrl, target, dataDir, timings, pids: pidsOf(supervisor), pidsFile: join(dataDir, 'pids.json'), stop };
   } catch (error) {
     await stop();
     throw error;
@@ -124,7 +187,7 @@ export async function startStack({
  */
 function pidsOf(supervisor) {
   const pids = () => supervisor.pids();
-  for (const name of ['kinesis', 'flink', 'control-plane']) {
+  for (const name of ['kinesis', 'flink', 'control-plane', 'managed-flink']) {
     Object.defineProperty(pids, name, { enumerable: true, get: () => supervisor.pids()[name] });
   }
   return pids;

@@ -20,7 +20,8 @@ process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
 try {
-  await bootstrap();
+  // The API model is needed only by the managed-flink stand-in.
+  await bootstrap({ serviceModels: process.env.FLAGSTREAM_TARGET === 'managed-flink' ? 'required' : 'optional' });
   stack = await startStack({
     dataDir,
     ports: {
@@ -32,13 +33,14 @@ try {
         : {}),
       ...(process.env.FLAGSTREAM_FLINK_PORT ? { flink: Number(process.env.FLAGSTREAM_FLINK_PORT) } : {}),
       ...(process.env.FLAGSTREAM_VALIDATOR_PORT ? { validator: Number(process.env.FLAGSTREAM_VALIDATOR_PORT) } : {}),
+      ...(process.env.FLAGSTREAM_MANAGED_FLINK_PORT ? { managedFlink: Number(process.env.FLAGSTREAM_MANAGED_FLINK_PORT) } : {}),
     },
     echo: ['control-plane'],
     log: (line) => console.log(`flagstream: ${line}`),
   });
   const host = process.env.HOST || '127.0.0.1';
   const key = process.env.FLAGSTREAM_ADMIN_KEY ? 'from FLAGSTREAM_ADMIN_KEY' : `in ${join(dataDir, 'admin-key')}`;
-  console.log(`flagstream: logs of the emulator, Flink and the control plane are in ${join(dataDir, 'logs')}`);
+  console.log(`flagstream: logs of the emulator, Flink${stack.managedFlinkUrl ? ', the Managed Flink stand-in' : ''} and the control plane are in ${join(dataDir, 'logs')}`);
   console.log(`flagstream: ready on http://${host}:${port} in ${Math.round((Date.now() - started) / 1000)} s (admin key ${key}; Ctrl-C stops)`);
   if (stopping) await stack.stop();
 } catch (error) {

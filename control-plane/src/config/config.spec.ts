@@ -20,3 +20,53 @@ describe('FLAGSTREAM_LATENESS_HORIZON', () => {
     }
   });
 });
+
+describe('FLAGSTREAM_TARGET (CONTRACT §8)', () => {
+  const managed = {
+    FLAGSTREAM_TARGET: 'managed-flink',
+    AWS_REGION: 'eu-west-1',
+    FLAGSTREAM_MANAGED_FLINK_ROLE_ARN: 'arn:aws:iam::123456789012:role/flagstream-flink',
+    FLAGSTREAM_MANAGED_FLINK_CODE: 's3://flagstream-code/runner/flagstream-runner.jar',
+    FLAGSTREAM_EVENTS_STREAM_ARN: 'arn:aws:kinesis:eu-west-1:123456789012:stream/events-prod',
+    FLAGSTREAM_RESULTS_STREAM_ARN: 'arn:aws:kinesis:eu-west-1:123456789012:stream/results-prod',
+  };
+
+  it('defaults to local, with the local cluster\'s checkpoints; flink has none unless set', () => {
+    expect(loadConfig({ FLAGSTREAM_DATA_DIR: '/d' })).toMatchObject({ target: 'local', flinkCheckpointsDir: '/d/flink/checkpoints', managedFlink: undefined });
+    expect(loadConfig({ FLAGSTREAM_TARGET: 'flink' }).flinkCheckpointsDir).toBeUndefined();
+    expect(loadConfig({ FLAGSTREAM_TARGET: 'flink', FLAGSTREAM_FLINK_CHECKPOINTS_DIR: '/shared/chk' }).flinkCheckpointsDir).toBe('/shared/chk');
+    expect(loadConfig({ FLAGSTREAM_FLINK_CHECKPOINTS_DIR: '' }).flinkCheckpointsDir).toBeUndefined();
+    expect(() => loadConfig({ FLAGSTREAM_TARGET: 'kubernetes' })).toThrow('FLAGSTREAM_TARGET must be one of local, flink, managed-flink, got "kubernetes"');
+  });
+
+  it('managed-flink: the role, the code location as the API takes it, and the streams named by their ARNs', () => {
+    const config = loadConfig(managed);
+    expect(config).toMatchObject({ target: 'managed-flink', eventsStream: 'events-prod', resultsStream: 'results-prod', awsRegion: 'eu-west-1' });
+    expect(config.managedFlink).toEqual({
+      roleArn: managed.FLAGSTREAM_MANAGED_FLINK_ROLE_ARN,
+      code: { bucketArn: 'arn:aws:s3:::flagstream-code', fileKey: 'runner/flagstream-runner.jar' },
+      eventsStreamArn: managed.FLAGSTREAM_EVENTS_STREAM_ARN,
+      resultsStreamArn: managed.FLAGSTREAM_RESULTS_STREAM_ARN,
+    });
+    expect(loadConfig({ ...managed, FLAGSTREAM_EVENTS_STREAM: 'events-prod' }).eventsStream).toBe('events-prod');
+  });
+
+  it('managed-flink: a clear error for each setting missing or wrong', () => {
+    const without = (name: keyof typeof managed) => {
+      const env: Record<string, string> = { ...managed };
+      delete env[name];
+      return () => loadConfig(env);
+    };
+    expect(without('FLAGSTREAM_MANAGED_FLINK_ROLE_ARN')).toThrow(/^FLAGSTREAM_MANAGED_FLINK_ROLE_ARN must be set when FLAGSTREAM_TARGET is managed-flink/);
+    expect(without('FLAGSTREAM_MANAGED_FLINK_CODE')).toThrow(/^FLAGSTREAM_MANAGED_FLINK_CODE must be set/);
+    expect(without('FLAGSTREAM_EVENTS_STREAM_ARN')).toThrow(/^FLAGSTREAM_EVENTS_STREAM_ARN must be set/);
+    expect(without('FLAGSTREAM_RESULTS_STREAM_ARN')).toThrow(/^FLAGSTREAM_RESULTS_STREAM_ARN must be set/);
+    expect(() => loadConfig({ ...managed, FLAGSTREAM_MANAGED_FLINK_ROLE_ARN: 'flagstream-flink' })).toThrow('FLAGSTREAM_MANAGED_FLINK_ROLE_ARN must be an IAM role ARN');
+    expect(() => loadConfig({ ...managed, FLAGSTREAM_MANAGED_FLINK_CODE: 'https://bucket/key.jar' })).toThrow('FLAGSTREAM_MANAGED_FLINK_CODE must be s3://<bucket>/<key> of the runner JAR, got "https://bucket/key.jar"');
+    expect(() => loadConfig({ ...managed, FLAGSTREAM_EVENTS_STREAM_ARN: 'events-prod' })).toThrow('FLAGSTREAM_EVENTS_STREAM_ARN must be a Kinesis stream ARN');
+    expect(() => loadConfig({ ...managed, AWS_REGION: 'us-east-1' })).toThrow('FLAGSTREAM_EVENTS_STREAM_ARN is a stream in eu-west-1, but AWS_REGION is us-east-1');
+    expect(() => loadConfig({ ...managed, FLAGSTREAM_RESULTS_STREAM: 'other' })).toThrow('FLAGSTREAM_RESULTS_STREAM_ARN names the stream "results-prod", but FLAGSTREAM_RESULTS_STREAM is "other"');
+    // Not needed by the other targets.
+    expect(() => loadConfig({ FLAGSTREAM_TARGET: 'flink' })).not.toThrow();
+  });
+});

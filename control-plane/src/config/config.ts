@@ -4,7 +4,26 @@ import { join, resolve } from 'node:path';
  * Every setting of the control plane, read once from the environment.
  * The README's settings table lists the same names; keep them in step.
  */
+/** CONTRACT §8: where analyses run. */
+export type Target = 'local' | 'flink' | 'managed-flink';
+export const TARGETS: Target[] = ['local', 'flink', 'managed-flink'];
+
+/** The `managed-flink` target's settings (CONTRACT §8); the AWS SDK reads region, credentials and endpoints itself. */
+export interface ManagedFlinkSettings {
+  /** FLAGSTREAM_MANAGED_FLINK_ROLE_ARN: the applications' service execution role. */
+  roleArn: string;
+  /** FLAGSTREAM_MANAGED_FLINK_CODE (`s3://bucket/key` of the runner JAR) as the API takes it. */
+  code: { bucketArn: string; fileKey: string };
+  /** FLAGSTREAM_EVENTS_STREAM_ARN / FLAGSTREAM_RESULTS_STREAM_ARN: the streams the applications read and write. */
+  eventsStreamArn: string;
+  resultsStreamArn: string;
+}
+
 export interface Config {
+  /** FLAGSTREAM_TARGET: `local` (the cluster `npm start` runs), `flink` (any cluster at flinkRestUrl) or `managed-flink`. */
+  target: Target;
+  /** Set when the target is `managed-flink`. */
+  managedFlink?: ManagedFlinkSettings;
   host: string;
   port: number;
   dataDir: string;
@@ -31,7 +50,7 @@ export interface Config {
   /** First wait before a failed job is deployed again; it doubles with every consecutive failure. */
   restartBackoffMs: number;
   restartBackoffMaxMs: number;
-  /** Where the local Flink cluster keeps its checkpoints (a forgotten job restores from the last one); absent for remote clusters. */
+  /** Where the local Flink cluster keeps its checkpoints (a forgotten job restores from the last one); absent for other targets unless set. */
   flinkCheckpointsDir?: string;
 }
 
@@ -60,18 +79,66 @@ function duration(env: NodeJS.ProcessEnv, name: string, fallback: string): numbe
   return value;
 }
 
+const KINESIS_STREAM_ARN = /^arn:(aws[a-z-]*):kinesis:([a-z0-9-]+):(\d{12}):stream\/([a-zA-Z0-9_.-]{1,128})$/;
+const IAM_ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/[\w+=,.@\/-]{1,512}$/;
+const S3_OBJECT = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.{1,1024})$/;
+
+function target(env: NodeJS.ProcessEnv): Target {
+  const raw = env.FLAGSTREAM_TARGET || 'local';
+  if (!(TARGETS as string[]).includes(raw)) throw new Error(`FLAGSTREAM_TARGET must be one of ${TARGETS.join(', ')}, got "${raw}"`);
+  return raw as Target;
+}
+
+/**
+ * The streams' names: FLAGSTREAM_EVENTS_STREAM / FLAGSTREAM_RESULTS_STREAM, or on `managed-flink`
+ * the name in the stream's ARN (both given: they must agree).
+ */
+function streamName(env: NodeJS.ProcessEnv, name: 'EVENTS' | 'RESULTS', fallback: string, region: string, managed: boolean): { name: string; arn?: string } {
+  const given = env[`FLAGSTREAM_${name}_STREAM`] || undefined;
+  if (!managed) return { name: given ?? fallback };
+  const setting = `FLAGSTREAM_${name}_STREAM_ARN`;
+  const arn = env[setting] || undefined;
+  if (!arn) throw new Error(`${setting} must be set when FLAGSTREAM_TARGET is managed-flink (the ARN of the ${name.toLowerCase()} stream, arn:aws:kinesis:<region>:<account>:stream/<name>)`);
+  const match = KINESIS_STREAM_ARN.exec(arn);
+  if (!match) throw new Error(`${setting} must be a Kinesis stream ARN such as arn:aws:kinesis:us-east-1:123456789012:stream/flagstream-${name.toLowerCase()}, got "${arn}"`);
+  if (match[2] !== region) throw new Error(`${setting} is a stream in ${match[2]}, but AWS_REGION is ${region}: the applications read and write the streams of their own region`);
+  if (given !== undefined && given !== match[4]) throw new Error(`${setting} names the stream "${match[4]}", but FLAGSTREAM_${name}_STREAM is "${given}"`);
+  return { name: match[4], arn };
+}
+
+function managedFlinkSettings(env: NodeJS.ProcessEnv, events: string, results: string): ManagedFlinkSettings {
+  const roleArn = env.FLAGSTREAM_MANAGED_FLINK_ROLE_ARN || undefined;
+  if (!roleArn) throw new Error('FLAGSTREAM_MANAGED_FLINK_ROLE_ARN must be set when FLAGSTREAM_TARGET is managed-flink (the applications\' service execution role)');
+  const role = IAM_ROLE_ARN.exec(roleArn);
+  if (!role) throw new Error(`FLAGSTREAM_MANAGED_FLINK_ROLE_ARN must be an IAM role ARN such as arn:aws:iam::123456789012:role/flagstream-flink, got "${roleArn}"`);
+  const codeUrl = env.FLAGSTREAM_MANAGED_FLINK_CODE || undefined;
+  if (!codeUrl) throw new Error('FLAGSTREAM_MANAGED_FLINK_CODE must be set when FLAGSTREAM_TARGET is managed-flink (s3://bucket/key of the runner JAR)');
+  const code = S3_OBJECT.exec(codeUrl);
+  if (!code) throw new Error(`FLAGSTREAM_MANAGED_FLINK_CODE must be s3://<bucket>/<key> of the runner JAR, got "${codeUrl}"`);
+  return { roleArn, code: { bucketArn: `arn:${role[1]}:s3:::${code[1]}`, fileKey: code[2] }, eventsStreamArn: events, resultsStreamArn: results };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const repoRoot = resolve(__dirname, '..', '..', '..');
   const dataDir = resolve(env.FLAGSTREAM_DATA_DIR || join(repoRoot, '.flagstream'));
+  const where = target(env);
+  const awsRegion = env.AWS_REGION || 'us-east-1';
+  const managed = where === 'managed-flink';
+  const events = streamName(env, 'EVENTS', 'flagstream-events', awsRegion, managed);
+  const results = streamName(env, 'RESULTS', 'flagstream-results', awsRegion, managed);
+  // The local cluster's checkpoints are on this machine's disk; another cluster's only when said so.
+  const checkpointsDir = env.FLAGSTREAM_FLINK_CHECKPOINTS_DIR ?? (where === 'local' ? join(dataDir, 'flink', 'checkpoints') : '');
   return {
+    target: where,
+    managedFlink: managed ? managedFlinkSettings(env, events.arn!, results.arn!) : undefined,
     host: env.HOST || '127.0.0.1',
     port: int(env, 'PORT', 8080),
     dataDir,
     adminKey: env.FLAGSTREAM_ADMIN_KEY || undefined,
-    awsRegion: env.AWS_REGION || 'us-east-1',
+    awsRegion,
     kinesisEndpoint: env.FLAGSTREAM_KINESIS_ENDPOINT || undefined,
-    eventsStream: env.FLAGSTREAM_EVENTS_STREAM || 'flagstream-events',
-    resultsStream: env.FLAGSTREAM_RESULTS_STREAM || 'flagstream-results',
+    eventsStream: events.name,
+    resultsStream: results.name,
     createStreams: (env.FLAGSTREAM_CREATE_STREAMS ?? 'true') !== 'false',
     streamShards: int(env, 'FLAGSTREAM_STREAM_SHARDS', 2),
     streamRetentionHours: int(env, 'FLAGSTREAM_STREAM_RETENTION_HOURS', 24),
@@ -88,7 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxAnalysesPerTenant: int(env, 'FLAGSTREAM_MAX_ANALYSES_PER_TENANT', 20),
     restartBackoffMs: int(env, 'FLAGSTREAM_RESTART_BACKOFF_MS', 10_000),
     restartBackoffMaxMs: int(env, 'FLAGSTREAM_RESTART_BACKOFF_MAX_MS', 300_000),
-    flinkCheckpointsDir: env.FLAGSTREAM_FLINK_CHECKPOINTS_DIR === '' ? undefined : resolve(env.FLAGSTREAM_FLINK_CHECKPOINTS_DIR ?? join(dataDir, 'flink', 'checkpoints')),
+    flinkCheckpointsDir: checkpointsDir === '' ? undefined : resolve(checkpointsDir),
   };
 }
 

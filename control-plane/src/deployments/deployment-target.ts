@@ -1,7 +1,7 @@
 /**
  * Where analysis jobs run. One interface for every target: the local Flink cluster
- * and any Flink cluster over its REST API (FlinkRestTarget), and later Amazon
- * Managed Service for Apache Flink (one application per analysis).
+ * and any Flink cluster over its REST API (FlinkRestTarget), and Amazon Managed Service
+ * for Apache Flink (ManagedFlinkTarget: one application per analysis generation).
  */
 export interface DeploymentTarget {
   readonly name: string;
@@ -40,10 +40,27 @@ export function jobNameFor(kind: string, analysisId: string, generation: number,
 }
 export const JOB_NAME_PREFIX = 'flagstream-';
 
-/** The generation in a job's name, or undefined for a name of another shape. */
+/**
+ * The generation in a job's name (`…-g<n>-<nonce>`) or in a Managed Flink application's
+ * (`…-g<n>`), or undefined for a name of another shape.
+ */
 export function generationOfJob(name: string): number | undefined {
-  const match = /-g(\d+)-[0-9a-z]+$/.exec(name);
+  const match = /-g(\d+)(?:-[0-9a-z]+)?$/.exec(name);
   return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Managed Flink runs one application per analysis generation, named like the generation's
+ * jobs without their nonce: a restore (same generation) finds its snapshots in it.
+ * Undefined for a name of another shape.
+ */
+export function applicationNameOf(jobName: string): string | undefined {
+  return /^(.+-g\d+)-[0-9a-z]+$/.exec(jobName)?.[1];
+}
+
+/** Whether the target's job named `observedName` is the one deployed as `jobName` (a job, or its Managed Flink application). */
+export function isJobNamed(observedName: string, jobName: string): boolean {
+  return observedName === jobName || observedName === applicationNameOf(jobName);
 }
 
 /** The target's own job states, reduced to what an analysis' status needs. */
@@ -55,6 +72,12 @@ export interface ObservedJob {
   phase: JobPhase;
   /** The target's own state name, for messages. */
   state: string;
+  /**
+   * The target keeps it, and what it holds, until it is cancelled, also when it does not run:
+   * a Managed Flink application with its snapshots. One that no analysis expects is cancelled
+   * (deleted) even when stopped.
+   */
+  retained?: boolean;
 }
 
 /** Checks a script with Flink's planner without running it. */

@@ -53,6 +53,15 @@ describe('decide', () => {
     expect(decide(analysis(), { job: old }, NOW, settings)).toMatchObject({ action: 'cancel', jobId: 'j1' });
   });
 
+  it('reads the generation of a Managed Flink application (named like its jobs without the nonce) too', () => {
+    const app = (phase: ObservedJob['phase'], state: string, generation: number) =>
+      job(phase, state, { id: `flagstream-flag-evaluations-a1-g${generation}`, name: `flagstream-flag-evaluations-a1-g${generation}` });
+    const tracked = analysis({ jobId: 'flagstream-flag-evaluations-a1-g2' });
+    expect(decide(tracked, { job: app('RUNNING', 'RUNNING', 2) }, NOW, settings)).toMatchObject({ action: 'status', status: 'RUNNING' });
+    expect(decide(tracked, { job: app('RUNNING', 'RUNNING', 1) }, NOW, settings)).toMatchObject({ action: 'cancel', reason: expect.stringContaining('generation 1') });
+    expect(decide(tracked, { job: app('FINISHED', 'READY', 2) }, NOW, settings)).toMatchObject({ action: 'failed', reason: 'Flink job READY' });
+  });
+
   it('settles an operation a crashed control plane left: adopts the job it started, or goes on without it', () => {
     const interrupted = analysis({ jobId: undefined, status: 'DEPLOYING', operation: { type: 'deploy', at: ago(5000), jobName: 'flagstream-flag-evaluations-a1-g2-cd34' } });
     const started = job('RUNNING', 'RUNNING', { id: 'j9', name: 'flagstream-flag-evaluations-a1-g2-cd34' });

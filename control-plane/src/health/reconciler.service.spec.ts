@@ -212,6 +212,33 @@ describe('Reconciler', () => {
     expect(target.calls.sort()).toEqual(['cancel job1', 'cancel stray', 'deploy fresh']);
   });
 
+  it('with Managed Flink (one application per generation, named without the nonce) adopts the application of an interrupted deploy', async () => {
+    insert({ status: 'DEPLOYING', jobName: 'flagstream-flag-evaluations-a1-g1-dead', operation: { type: 'deploy', at: new Date(now).toISOString(), jobName: 'flagstream-flag-evaluations-a1-g1-dead' } });
+    target.jobs.set('flagstream-flag-evaluations-a1-g1', { id: 'flagstream-flag-evaluations-a1-g1', name: 'flagstream-flag-evaluations-a1-g1', phase: 'STARTING', state: 'STARTING', retained: true });
+    await newReconciler().pass();
+    expect(current()).toMatchObject({ jobId: 'flagstream-flag-evaluations-a1-g1', operation: undefined });
+    expect(target.calls).toEqual([]);
+  });
+
+  it('deletes stopped applications (retained jobs) no analysis expects, and keeps the one of a stopped analysis', async () => {
+    insert({ desiredState: 'STOPPED', status: 'STOPPED', jobName: 'flagstream-flag-evaluations-a1-g2-beef', savepoint: 'flagstream-flag-evaluations-a1-g2-1', generation: 2 });
+    const app = (name: string) => ({ id: name, name, phase: 'FINISHED' as const, state: 'READY', retained: true });
+    target.jobs.set('flagstream-flag-evaluations-a1-g2', app('flagstream-flag-evaluations-a1-g2'));
+    target.jobs.set('flagstream-flag-evaluations-a1-g1', app('flagstream-flag-evaluations-a1-g1'));
+    target.jobs.set('flagstream-flag-evaluations-zz-g1', app('flagstream-flag-evaluations-zz-g1'));
+    // A finished Flink job holds nothing: left alone, as before.
+    target.jobs.set('done', { id: 'done', name: 'flagstream-flag-evaluations-yy-g1-0000', phase: 'FINISHED', state: 'FINISHED' });
+    await reconciler.pass();
+    expect(target.calls.sort()).toEqual(['cancel flagstream-flag-evaluations-a1-g1', 'cancel flagstream-flag-evaluations-zz-g1']);
+    // Deleting the analysis deletes its application too, stopped as it is.
+    analyses.delete('t', 'a1');
+    target.calls = [];
+    target.jobs.delete('flagstream-flag-evaluations-a1-g1');
+    target.jobs.delete('flagstream-flag-evaluations-zz-g1');
+    await reconciler.reconcileNow('a1');
+    expect(target.calls).toEqual(['cancel flagstream-flag-evaluations-a1-g2']);
+  });
+
   it('cancels the job of an older generation and deploys the current one', async () => {
     insert();
     await reconciler.pass();

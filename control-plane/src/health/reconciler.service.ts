@@ -7,10 +7,12 @@ import { ANALYSES_REPOSITORY, AnalysesRepository, Analysis, AnalysisStatus } fro
 import { AnalysesService, windowMsOf } from '../analyses/analyses.service';
 import { AnalysisChanges } from '../analyses/analysis-changes';
 import { afterLoss } from '../analyses/recompute';
-import { DEPLOYMENT_TARGET, DeploymentTarget, JOB_NAME_PREFIX, jobNameFor, ObservedJob } from '../deployments/deployment-target';
+import { applicationNameOf, DEPLOYMENT_TARGET, DeploymentTarget, isJobNamed, JOB_NAME_PREFIX, jobNameFor, ObservedJob } from '../deployments/deployment-target';
 import { HEALTH_HISTORY, HealthHistory } from './health-history.repository';
 import { backoffMs, decide, Decision, isActive, ReconcileSettings, RESTORE_ATTEMPTS } from './reconcile-decision';
 
+/** Analyses a pass reconciles side by side. */
+const PASS_CONCURRENCY = 4;
 /** A job that ran this long without failing starts its failure count afresh. */
 const HEALTHY_AFTER_MS = 10 * 60_000;
 
@@ -61,11 +63,16 @@ export class Reconciler implements OnApplicationBootstrap {
       const observed = await this.observe();
       const analyses = this.analyses.all();
       await this.cancelOrphans(observed.jobs, analyses);
-      for (const analysis of analyses) {
-        await this.locks.run(analysis.id, () => this.reconcileOne(analysis.id, observed)).catch((error: Error) =>
-          this.logger.error(`analysis ${analysis.id}: ${error.message}`),
-        );
-      }
+      // A few analyses at a time: one slow operation (a Managed Flink stop takes minutes)
+      // does not hold up the others, and the target is not flooded.
+      const queue = [...analyses];
+      const worker = async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          const id = next.id;
+          await this.locks.run(id, () => this.reconcileOne(id, observed)).catch((error: Error) => this.logger.error(`analysis ${id}: ${error.message}`));
+        }
+      };
+      await Promise.all(Array.from({ length: PASS_CONCURRENCY }, worker));
       this.lastRun = { at: new Date(this.now()).toISOString(), ok: true };
     } catch (error) {
       const message = (error as Error).message;
@@ -88,15 +95,18 @@ export class Reconciler implements OnApplicationBootstrap {
     return { jobs: await this.target.observe(), at };
   }
 
-  private async reconcileOne(id: string, observed: { jobs: Map<string, ObservedJob>; at: number }): Promise<void> {
+  private async reconcileOne(id: string, observed: { jobs: Map<string, ObservedJob>; at: number }, steps = 1): Promise<void> {
     // Another action on this analysis finished after the observation was made: look again.
     if ((this.actedAt.get(id) ?? 0) >= observed.at) observed = await this.observe();
     const analysis = this.analyses.findById(id);
     if (!analysis) return this.cancelJobsOf(id, observed.jobs);
     const job = analysis.jobId ? observed.jobs.get(analysis.jobId) : undefined;
-    const named = analysis.operation?.jobName ? [...observed.jobs.values()].find((j) => j.name === analysis.operation!.jobName) : undefined;
+    const named = analysis.operation?.jobName ? [...observed.jobs.values()].find((j) => isJobNamed(j.name, analysis.operation!.jobName!)) : undefined;
     const decision = decide(analysis, { job, named }, this.now(), this.settings);
     await this.apply(analysis, decision, job);
+    // A step that only cleared the way (an old generation's job cancelled, an interrupted
+    // operation settled) is followed at once by the next, not a pass later.
+    if ((decision.action === 'cancel' || decision.action === 'abandon') && steps < 3) return this.reconcileOne(id, await this.observe(), steps + 1);
   }
 
   private async apply(analysis: Analysis, decision: Decision, job: ObservedJob | undefined): Promise<void> {
@@ -224,11 +234,15 @@ export class Reconciler implements OnApplicationBootstrap {
     });
   }
 
-  /** Jobs with our prefix that no analysis expects (a deploy that timed out, a deleted analysis): cancelled. */
+  /**
+   * Jobs with our prefix that no analysis expects (a deploy that timed out, a deleted analysis): cancelled.
+   * So are retained ones (a stopped Managed Flink application and its snapshots) no analysis expects.
+   */
   private async cancelOrphans(jobs: Map<string, ObservedJob>, analyses: Analysis[]): Promise<void> {
-    const expected = new Set(analyses.flatMap((a) => [a.jobId, a.jobName, a.operation?.jobName]).filter(Boolean));
+    const names = analyses.flatMap((a) => [a.jobId, a.jobName, a.operation?.jobName]).filter((n): n is string => Boolean(n));
+    const expected = new Set([...names, ...names.map(applicationNameOf).filter(Boolean)]);
     for (const job of jobs.values()) {
-      if (!job.name.startsWith(JOB_NAME_PREFIX) || !isActive(job) || job.phase === 'STOPPING' || expected.has(job.id) || expected.has(job.name)) continue;
+      if (!job.name.startsWith(JOB_NAME_PREFIX) || !(isActive(job) || job.retained) || job.phase === 'STOPPING' || expected.has(job.id) || expected.has(job.name)) continue;
       this.logger.warn(`cancelling job ${job.id} (${job.name}): no analysis expects it`);
       await this.target.cancel(job.id).catch((error: Error) => this.logger.warn(`could not cancel orphan job ${job.id}: ${error.message}`));
     }
@@ -236,7 +250,7 @@ export class Reconciler implements OnApplicationBootstrap {
 
   private async cancelJobsOf(id: string, jobs: Map<string, ObservedJob>): Promise<void> {
     for (const job of jobs.values()) {
-      if (job.name.includes(`-${id}-g`) && isActive(job)) await this.target.cancel(job.id).catch(() => undefined);
+      if (job.name.includes(`-${id}-g`) && (isActive(job) || job.retained)) await this.target.cancel(job.id).catch(() => undefined);
     }
   }
 

@@ -17,6 +17,7 @@ import org.apache.flink.table.operations.StatementSetOperation;
 import org.apache.flink.table.operations.command.ExecutePlanOperation;
 import org.apache.flink.table.operations.command.SetOperation;
 
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,12 +41,34 @@ public final class SqlRunner {
             Pattern.compile("(?is)SET\\s+'([^']+)'\\s*=\\s*'((?:[^']|'')*)'\\s*");
     private static final Pattern INSERT = Pattern.compile("(?is)(INSERT|EXECUTE\\s+INSERT)\\b.*");
 
+    /** The runtime properties group the control plane writes (control-plane/src/deployments/runtime-properties.ts). */
+    static final String PROPERTY_GROUP = "FlinkApplicationProperties";
+
     private SqlRunner() {}
 
-    public static void main(String[] args) throws Exception {
+    /** What one run is asked to do: the script, the job's name, and whether only to plan it. */
+    static final class Invocation {
+        final String script;
+        final String jobName;
+        final boolean validate;
+
+        Invocation(String script, String jobName, boolean validate) {
+            this.script = script;
+            this.jobName = jobName;
+            this.validate = validate;
+        }
+    }
+
+    /**
+     * The script comes from --sql-file, --sql-base64, or runtime properties: --properties-base64
+     * (the JSON of /etc/flink/application_properties.json, base64) or, with none of these, the
+     * properties Managed Flink gives the application. --job-name wins over the properties' job.name.
+     */
+    static Invocation parse(String[] args) throws IOException {
         String script = null;
         String jobName = null;
         boolean validate = false;
+        Map<String, Properties> groups = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--sql-file":
@@ -53,6 +76,9 @@ public final class SqlRunner {
                     break;
                 case "--sql-base64":
                     script = new String(Base64.getDecoder().decode(args[++i].trim()), StandardCharsets.UTF_8);
+                    break;
+                case "--properties-base64":
+                    groups = propertiesFromBase64(args[++i]);
                     break;
                 case "--job-name":
                     jobName = args[++i];
@@ -66,7 +92,7 @@ public final class SqlRunner {
         }
         if (script == null) {
             // Amazon Managed Service for Apache Flink: no program args, only runtime properties.
-            Properties p = managedFlinkProperties();
+            Properties p = flagstreamProperties(groups != null ? groups : managedFlinkPropertyGroups());
             script = concatSqlParts(p);
             if (p != null && jobName == null) {
                 jobName = p.getProperty("job.name");
@@ -74,10 +100,17 @@ public final class SqlRunner {
         }
         if (script == null || script.isBlank()) {
             throw new IllegalArgumentException(
-                    "no SQL: pass --sql-file <path> or --sql-base64 <b64>, or set FlinkApplicationProperties sql.0, sql.1, ...");
+                    "no SQL: pass --sql-file <path>, --sql-base64 <b64> or --properties-base64 <b64>, or set FlinkApplicationProperties sql.0, sql.1, ...");
         }
+        return new Invocation(script, jobName, validate);
+    }
 
-        if (validate) {
+    public static void main(String[] args) throws Exception {
+        Invocation invocation = parse(args);
+        String script = invocation.script;
+        String jobName = invocation.jobName;
+
+        if (invocation.validate) {
             System.out.println(explain(script));
             return;
         }
@@ -180,14 +213,54 @@ public final class SqlRunner {
         return sb.length() == 0 ? null : sb.toString();
     }
 
-    private static Properties managedFlinkProperties() {
+    /**
+     * FlinkApplicationProperties, then FlinkApplicationProperties.1, .2, ... (up to the first one
+     * missing) merged into one: sql.N numbering goes on across groups, so a script of more than 49
+     * parts fits (50 properties a group, 50 groups). A key in two groups is an error.
+     */
+    static Properties flagstreamProperties(Map<String, Properties> groups) {
+        if (groups == null || groups.get(PROPERTY_GROUP) == null) {
+            return null;
+        }
+        Properties merged = new Properties();
+        merged.putAll(groups.get(PROPERTY_GROUP));
+        for (int g = 1; groups.containsKey(PROPERTY_GROUP + "." + g); g++) {
+            for (Map.Entry<Object, Object> e : groups.get(PROPERTY_GROUP + "." + g).entrySet()) {
+                if (merged.containsKey(e.getKey())) {
+                    throw new IllegalArgumentException("runtime property " + e.getKey() + " is in two groups");
+                }
+                merged.put(e.getKey(), e.getValue());
+            }
+        }
+        return merged;
+    }
+
+    /**
+     * --properties-base64: the JSON Managed Flink writes to /etc/flink/application_properties.json
+     * ([{"PropertyGroupId": ..., "PropertyMap": {...}}]), read by the same library call as there.
+     */
+    static Map<String, Properties> propertiesFromBase64(String base64) throws IOException {
+        byte[] json = Base64.getDecoder().decode(base64.trim());
+        Path file = Files.createTempFile("flagstream-application-properties-", ".json");
+        try {
+            Files.write(file, json);
+            Map<String, Properties> groups = KinesisAnalyticsRuntime.getApplicationProperties(file.toString());
+            if (groups == null) {
+                throw new IllegalArgumentException("--properties-base64 holds no property groups");
+            }
+            return groups;
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    private static Map<String, Properties> managedFlinkPropertyGroups() {
         try {
             // FLAGSTREAM_APP_PROPERTIES: same JSON format at another path (local testing)
             String file = System.getenv("FLAGSTREAM_APP_PROPERTIES");
-            Map<String, Properties> groups = file != null
+            return file != null
                     ? KinesisAnalyticsRuntime.getApplicationProperties(file)
                     : KinesisAnalyticsRuntime.getApplicationProperties();
-            return groups == null ? null : groups.get("FlinkApplicationProperties");
         } catch (Throwable t) {
             // not on Managed Flink (no /etc/flink/application_properties.json) or helper unusable
             System.err.println("flagstream-runner: no Managed Flink runtime properties: " + t);
