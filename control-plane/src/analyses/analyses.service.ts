@@ -96,9 +96,11 @@ export class AnalysesService {
       throw Problem.conflict(`The tenant has ${this.config.maxAnalysesPerTenant} analyses, the most allowed; delete one first.`);
     }
     const id = randomUUID();
-    const { definition, sql } = await this.validate(tenant, body, id);
+    const { definition } = await this.validate(tenant, body, id);
     const now = new Date();
     const plan = fromCreation(now, windowMsOf(definition.params));
+    // The validated script with the job's real start: GET …/sql shows what will run.
+    const sql = this.generate({ id, tenantKey: tenant.key, definition, generation: 1, readFrom: plan.readFrom });
     const analysis: Analysis = {
       id, tenantId: tenant.id, name: definition.name, kind: definition.kind, params: { ...definition.params },
       environment: definition.environment, status: 'PENDING', desiredState: 'RUNNING', statusChangedAt: now.toISOString(),
@@ -128,9 +130,10 @@ export class AnalysesService {
    */
   async update(tenant: Tenant, id: string, body: unknown): Promise<AnalysisView> {
     this.owned(tenant, id);
-    const { definition, sql } = await this.validate(tenant, body, id);
+    const { definition } = await this.validate(tenant, body, id);
     const current = this.owned(tenant, id);
     const plan = fromCreation(new Date(current.createdAt), windowMsOf(definition.params));
+    const sql = this.generate({ id, tenantKey: tenant.key, definition, generation: current.generation + 1, readFrom: plan.readFrom });
     // One transaction: a crash never leaves the new definition with the old rows.
     this.db.transaction(() => {
       this.repository.update(id, {
