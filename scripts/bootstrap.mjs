@@ -1,13 +1,13 @@
 // Makes a fresh clone runnable: installs npm packages, compiles the TypeScript and
 // builds the Flink runner, each only when its inputs changed since the last time.
 // Dependency-free on purpose: it runs before `npm ci`.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync, inflateRawSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const STAMPS = join(ROOT, 'node_modules', '.flagstream-stamps.json');
@@ -102,36 +102,13 @@ export const BOTOCORE = {
 };
 export const SERVICE_MODELS_DIR = join(ROOT, 'node_modules', '.cache', 'flagstream', `botocore-${BOTOCORE.version}`);
 
-/** One file of a ZIP archive (a wheel): enough of the format for botocore's wheel (no ZIP64, stored or deflated). */
-export function zipEntry(zip, name) {
-  let eocd = -1;
-  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 65535); i--) {
-    if (zip.readUInt32LE(i) === 0x06054b50) {
-      eocd = i;
-      break;
-    }
-  }
-  if (eocd < 0) throw new Error('not a ZIP archive');
-  const entries = zip.readUInt16LE(eocd + 10);
-  let at = zip.readUInt32LE(eocd + 16);
-  for (let n = 0; n < entries; n++) {
-    if (zip.readUInt32LE(at) !== 0x02014b50) throw new Error('broken ZIP central directory');
-    const method = zip.readUInt16LE(at + 10);
-    const size = zip.readUInt32LE(at + 20);
-    const nameLength = zip.readUInt16LE(at + 28);
-    const skip = zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
-    const local = zip.readUInt32LE(at + 42);
-    if (zip.toString('utf8', at + 46, at + 46 + nameLength) === name) {
-      if (zip.readUInt32LE(local) !== 0x04034b50) throw new Error('broken ZIP local header');
-      const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-      const data = zip.subarray(start, start + size);
-      if (method === 0) return Buffer.from(data);
-      if (method === 8) return inflateRawSync(data);
-      throw new Error(`ZIP method ${method} of ${name} is not supported`);
-    }
-    at += 46 + nameLength + skip;
-  }
-  throw new Error(`${name} is not in the archive`);
+/** One file of a wheel (a ZIP archive), read with Python's zipfile: pip needs Python anyway. */
+function wheelEntry(wheelPath, name) {
+  const out = spawnSync('python3', ['-c', 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))', wheelPath, name], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (out.status !== 0) throw new Error(`cannot read ${name} from ${wheelPath}: ${out.error?.message ?? out.stderr.toString().trim()}`);
+  return out.stdout;
 }
 
 /** The path of a model file once fetched, e.g. serviceModelPath('kinesisanalyticsv2/2018-05-23/service-2.json'). */
@@ -158,7 +135,7 @@ export async function fetchServiceModels() {
     const sha256 = createHash('sha256').update(wheel).digest('hex');
     if (sha256 !== BOTOCORE.sha256) throw new Error(`${BOTOCORE.wheel} has sha256 ${sha256}, expected ${BOTOCORE.sha256}`);
     for (const model of BOTOCORE.models) {
-      const json = gunzipSync(zipEntry(wheel, `botocore/data/${model}.gz`));
+      const json = gunzipSync(wheelEntry(join(dir, BOTOCORE.wheel), `botocore/data/${model}.gz`));
       JSON.parse(json.toString('utf8'));
       const target = serviceModelPath(model);
       mkdirSync(dirname(target), { recursive: true });
