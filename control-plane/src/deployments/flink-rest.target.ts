@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { existsSync, openAsBlob, readdirSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { DeploymentTarget, JobPhase, JobSpec, ObservedJob } from './deployment-target';
+import { FlinkRestClient } from './flink-rest.client';
 import { HttpError, httpJson } from './http';
 
 /** Flink's job states (JobStatus) as an analysis sees them. */
@@ -25,77 +26,40 @@ const SAVEPOINT_ATTEMPTS = 3;
 export class FlinkRestTarget implements DeploymentTarget {
   readonly name = 'flink-rest';
   private readonly logger = new Logger('FlinkRest');
-  private jarId?: Promise<string>;
+  private readonly flink: FlinkRestClient;
+  private readonly baseUrl: string;
 
   /**
    * `checkpointsDir`: where the cluster keeps checkpoints, when this process can read it (the
    * local cluster): a job the restarted cluster forgot can still be restored from its last one.
    */
   constructor(
-    private readonly baseUrl: string,
-    private readonly runnerJar: string,
+    baseUrl: string,
+    runnerJar: string,
     private readonly options: { savepointDir?: string; checkpointsDir?: string } = {},
-  ) {}
+  ) {
+    this.baseUrl = baseUrl;
+    this.flink = new FlinkRestClient(baseUrl, runnerJar, (jar) => this.logger.log(`uploaded ${jar}`));
+  }
 
   async ping(): Promise<void> {
     await httpJson('Flink', `${this.baseUrl}/overview`, { timeoutMs: 3000 });
   }
 
-  async deploy(job: JobSpec): Promise<string> {
-    const run = async (jarId: string) =>
-      httpJson<{ jobid: string }>('Flink', `${this.baseUrl}/jars/${jarId}/run`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({
-          programArgsList: ['--job-name', job.name, '--sql-base64', Buffer.from(job.sql, 'utf8').toString('base64')],
-          ...(job.restoreFrom ? { savepointPath: job.restoreFrom, allowNonRestoredState: false } : {}),
-        }),
-        timeoutMs: 120_000,
-      });
-    try {
-      return (await run(await this.uploadedJar())).jobid;
-    } catch (error) {
-      // The cluster may have restarted and forgotten the JAR: upload again once.
-      if (error instanceof HttpError && error.status === 404) {
-        this.jarId = undefined;
-        return (await run(await this.uploadedJar())).jobid;
-      }
-      throw error;
-    }
-  }
-
-  private uploadedJar(): Promise<string> {
-    if (!this.jarId) {
-      this.jarId = this.upload().catch((error) => {
-        this.jarId = undefined;
-        throw error;
-      });
-    }
-    return this.jarId;
-  }
-
-  private async upload(): Promise<string> {
-    const form = new FormData();
-    form.append('jarfile', await openAsBlob(this.runnerJar, { type: 'application/x-java-archive' }), basename(this.runnerJar));
-    const out = await httpJson<{ filename: string }>('Flink', `${this.baseUrl}/jars/upload`, { method: 'POST', body: form, timeoutMs: 120_000 });
-    this.logger.log(`uploaded ${basename(this.runnerJar)}`);
-    return basename(out.filename);
+  deploy(job: JobSpec): Promise<string> {
+    return this.flink.run(['--job-name', job.name, '--sql-base64', Buffer.from(job.sql, 'utf8').toString('base64')], job.restoreFrom);
   }
 
   async observe(): Promise<Map<string, ObservedJob>> {
-    const out = await httpJson<{ jobs: { jid: string; name: string; state: string; tasks?: { total: number; running: number } }[] }>(
-      'Flink', `${this.baseUrl}/jobs/overview`, { timeoutMs: 5000 },
-    );
-    return new Map(out.jobs.map((j) => [j.jid, { id: j.jid, name: j.name, state: j.state, phase: phaseOf(j.state, j.tasks) }]));
+    const jobs = await this.flink.jobs();
+    return new Map(jobs.map((j) => [j.jid, { id: j.jid, name: j.name, state: j.state, phase: phaseOf(j.state, j.tasks) }]));
   }
 
   async stopWithSavepoint(jobId: string): Promise<string | undefined> {
     // A savepoint fails while tasks are still starting, say; try a few times before cancelling.
     for (let attempt = 1; attempt <= SAVEPOINT_ATTEMPTS; attempt++) {
       try {
-        const location = await this.savepointAndStop(jobId);
-        if (location) return location;
-        this.logger.warn(`stop with savepoint of ${jobId} failed (attempt ${attempt} of ${SAVEPOINT_ATTEMPTS})`);
+        return await this.flink.stopWithSavepoint(jobId, this.options.savepointDir);
       } catch (error) {
         if (error instanceof HttpError && error.status === 404) return undefined;
         this.logger.warn(`stop with savepoint of ${jobId} failed (${(error as Error).message}; attempt ${attempt} of ${SAVEPOINT_ATTEMPTS})`);
@@ -104,21 +68,6 @@ export class FlinkRestTarget implements DeploymentTarget {
     }
     this.logger.warn(`cancelling ${jobId} without a savepoint`);
     await this.cancel(jobId);
-    return undefined;
-  }
-
-  /** The savepoint's location, or undefined when Flink could not take it. */
-  private async savepointAndStop(jobId: string): Promise<string | undefined> {
-    const { 'request-id': requestId } = await httpJson<{ 'request-id': string }>('Flink', `${this.baseUrl}/jobs/${jobId}/stop`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ drain: false, ...(this.options.savepointDir ? { targetDirectory: this.options.savepointDir } : {}) }),
-    });
-    for (let i = 0; i < 120; i++) {
-      const status = await httpJson<{ status: { id: string }; operation?: { location?: string } }>('Flink', `${this.baseUrl}/jobs/${jobId}/savepoints/${requestId}`);
-      if (status.status.id === 'COMPLETED') return status.operation?.location;
-      await new Promise((r) => setTimeout(r, 500));
-    }
     return undefined;
   }
 
@@ -157,13 +106,8 @@ export class FlinkRestTarget implements DeploymentTarget {
     }
   }
 
-  async cancel(jobId: string): Promise<void> {
-    try {
-      await httpJson('Flink', `${this.baseUrl}/jobs/${jobId}?mode=cancel`, { method: 'PATCH' });
-    } catch (error) {
-      if (error instanceof HttpError && (error.status === 404 || error.status === 409)) return;
-      throw error;
-    }
+  cancel(jobId: string): Promise<void> {
+    return this.flink.cancel(jobId);
   }
 }
 
