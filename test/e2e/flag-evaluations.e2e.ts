@@ -94,11 +94,12 @@ describe('flag-evaluations end to end', () => {
       async () => {
         const reply = await call('GET', `/v1/analyses/${created.body.id}/results`, { key: tenant.apiKey });
         expect(reply.status).toBe(200);
-        return reply.body.rows.length >= expected.length && sortRows(reply.body.rows).length ? reply.body.rows : undefined;
+        // Rows grow while their window is open: compare once every window has closed.
+        return reply.body.rows.length >= expected.length && reply.body.rows.every((r: any) => r.final) ? reply.body.rows : undefined;
       },
       120_000,
     );
-    console.log(`[e2e] last window's rows arrived ${((Date.now() - lastWindowEnd) / 1000).toFixed(1)} s after it ended`);
+    console.log(`[e2e] last window's rows final ${((Date.now() - lastWindowEnd) / 1000).toFixed(1)} s after it ended`);
     // The decided fields (final and updatedAt aside, CONTRACT §6).
     expect(projectRows(rows, ['flagKey', 'variation'])).toEqual(expected);
     // Ordered by windowStart.
@@ -111,7 +112,8 @@ describe('flag-evaluations end to end', () => {
       async () => {
         const reply = await call('GET', `/v1/analyses/${byEnv.body.id}/results`, { key: tenant.apiKey });
         const want = expectedRows(flushes, ['flagKey', 'environment']).filter((r) => r.flagKey === HOSTILE_KEY);
-        return reply.body.rows.length >= want.length ? { got: projectRows(reply.body.rows, ['flagKey', 'environment']), want } : undefined;
+        const closed = reply.body.rows.length >= want.length && reply.body.rows.every((r: any) => r.final);
+        return closed ? { got: projectRows(reply.body.rows, ['flagKey', 'environment']), want } : undefined;
       },
       60_000,
     );
