@@ -3,7 +3,7 @@
 //
 // `npm run bench -- freshness` (or any of the section names below) runs only those
 // sections; a partial run rewrites only its own part of docs/benchmarks.md (the
-// freshness and managed-flink blocks), or prints its rows when they belong to the main table.
+// freshness, managed-flink and pools blocks), or prints its rows when they belong to the main table.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
@@ -14,11 +14,12 @@ import { KinesisAnalyticsV2Client, ListApplicationsCommand } from '@aws-sdk/clie
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { bootstrap, ROOT } from '../scripts/bootstrap.mjs';
 import { managedFlinkEnv, standInCommand, startStack } from '../scripts/local-stack.mjs';
+import { poolsBench } from './pools.mjs';
 
 const PORTS = { api: 28080, kinesis: 24568, kinesisTls: 24567, flink: 28081, validator: 28082 };
 /** The managed-flink section's own processes: the stand-in and a second control plane on the same stack. */
 const MANAGED_PORTS = { standIn: 28083, api: 28084 };
-const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness', 'managed-flink'];
+const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness', 'managed-flink', 'pools'];
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of asked) if (!SECTIONS.includes(name)) throw new Error(`unknown bench section "${name}"; sections: ${SECTIONS.join(', ')}`);
 const wanted = (name) => asked.length === 0 || asked.includes(name);
@@ -306,6 +307,9 @@ const [readyMs, stack] = await timed(() => startStack({ dataDir, ports: PORTS, e
 const rows = [];
 let freshnessRows;
 let managedFlinkRows;
+let poolsRows;
+/** The 1-minute load average when the pools section began. */
+let poolsLoad;
 /** The 1-minute load average when the freshness section began (a shared machine: other work shows here). */
 let freshnessLoad;
 let ok = false;
@@ -395,6 +399,13 @@ try {
 
   rows.push(['Stack start to ready (`npm start` after the build)', `${s(readyMs)} (emulator ${s(stack.timings.emulator)}, Flink ${s(stack.timings.flink)}, validator warm-up ${s(stack.timings.validator)})`]);
   if (fullRun) rows.push(['Memory after the run, 3 jobs deployed', `Flink + validator JVM ${rssMiB(stack.pids.flink).toFixed(0)} MiB, control plane ${rssMiB(stack.pids['control-plane']).toFixed(0)} MiB, emulator ${rssMiB(stack.pids.kinesis).toFixed(0)} MiB (RSS)`]);
+
+  // 7. Pools: 100 analyses sharing at most FLAGSTREAM_MAX_POOLS jobs, and one added among them
+  // (last: it leaves the stack with many pool restarts behind it; the memory row above is before it).
+  if (wanted('pools')) {
+    poolsLoad = loadavg()[0];
+    poolsRows = await poolsBench({ api, say, admin: ADMIN, stack });
+  }
   ok = true;
 } finally {
   await stack.stop();
@@ -430,6 +441,20 @@ lifecycle step, not what the real service takes (it starts and stops application
 
 ${table(list)}
 ${MANAGED_END}`;
+const POOLS_START = '<!-- pools: written by `npm run bench` or `npm run bench -- pools` -->';
+const POOLS_END = '<!-- /pools -->';
+const poolsBlock = (list) => `${POOLS_START}
+## Pools: 100 analyses sharing jobs
+
+Measured on ${today}, ${machine}, load average ${poolsLoad?.toFixed(1)} when it began.
+10 tenants × 10 flag-evaluations analyses (windows 5 s to 1 min, flag filters, groupBy
+shapes, environment scoping) created at once, then a /bulk payload about every second
+for every tenant and one analysis added (docs/pools.md: it restarts its pool, whose other
+members recompute their last hour; goal, no window of another analysis final later than
+30 s after its end). Times as a client polling the results API about once a second sees them.
+
+${table(list)}
+${POOLS_END}`;
 const docPath = join(ROOT, 'docs/benchmarks.md');
 const previous = (() => {
   try {
@@ -440,6 +465,7 @@ const previous = (() => {
 })();
 const previousFreshness = previous.includes(FRESHNESS_START) ? previous.slice(previous.indexOf(FRESHNESS_START), previous.indexOf(FRESHNESS_END) + FRESHNESS_END.length) : undefined;
 const previousManaged = previous.includes(MANAGED_START) ? previous.slice(previous.indexOf(MANAGED_START), previous.indexOf(MANAGED_END) + MANAGED_END.length) : undefined;
+const previousPools = previous.includes(POOLS_START) ? previous.slice(previous.indexOf(POOLS_START), previous.indexOf(POOLS_END) + POOLS_END.length) : undefined;
 
 let text;
 if (fullRun) {
@@ -454,6 +480,8 @@ ${freshnessRows ? freshnessBlock(freshnessRows) : previousFreshness ?? ''}
 
 ${managedFlinkRows ? managedBlock(managedFlinkRows) : previousManaged ?? ''}
 
+${poolsRows ? poolsBlock(poolsRows) : previousPools ?? ''}
+
 Known limit of the local stack, measured by hand on 2026-11-25 (not by this script):
 the emulator (kinesis-local) slows down as its streams fill. One PutRecords of 500
 records took 0.4 s on an empty stream and 3–5 s (median 3.1 s) once the stream held
@@ -462,7 +490,7 @@ emulator's own time (the ratio above), so ingest figures here measure the emulat
 not Flagstream; the events API at scale needs the real Kinesis or a faster emulator.
 `;
 } else {
-  // A partial run keeps the rest of the page; only its own blocks (freshness, managed-flink) are replaced (or added).
+  // A partial run keeps the rest of the page; only its own blocks (freshness, managed-flink, pools) are replaced (or added).
   text = previous;
   const replaceBlock = (old, block) => {
     if (old) text = text.replace(old, block);
@@ -473,6 +501,7 @@ not Flagstream; the events API at scale needs the real Kinesis or a faster emula
   };
   if (freshnessRows) replaceBlock(previousFreshness, freshnessBlock(freshnessRows));
   if (managedFlinkRows) replaceBlock(previousManaged, managedBlock(managedFlinkRows));
+  if (poolsRows) replaceBlock(previousPools, poolsBlock(poolsRows));
   console.log(table(rows));
 }
 writeFileSync(docPath, text);

@@ -104,3 +104,21 @@ export async function deleteAnalysis(apiKey: string, id: string): Promise<void> 
   const reply = await call('DELETE', `/v1/analyses/${id}`, { key: apiKey });
   if (reply.status !== 204 && reply.status !== 404) throw new Error(`DELETE /v1/analyses/${id} answered ${reply.status}`);
 }
+
+export interface FlinkJob {
+  jid: string;
+  name: string;
+  state: string;
+}
+const ACTIVE_JOB_STATES = ['CREATED', 'INITIALIZING', 'RUNNING', 'RESTARTING'];
+
+/**
+ * The local cluster's jobs of the pool that computes the analysis (docs/pools.md: one job per
+ * pool, named `flagstream-pool-<pool>-g<n>-<nonce>`), active ones unless `all`.
+ */
+export async function poolJobsOf(flinkUrl: string, apiKey: string, id: string, all = false): Promise<FlinkJob[]> {
+  const pool = (await getAnalysis(apiKey, id)).pool as string | null;
+  if (!pool) return [];
+  const { jobs } = (await (await fetch(`${flinkUrl}/jobs/overview`)).json()) as { jobs: FlinkJob[] };
+  return jobs.filter((j) => j.name.startsWith(`flagstream-pool-${pool}-g`) && (all || ACTIVE_JOB_STATES.includes(j.state)));
+}

@@ -176,8 +176,11 @@ describe('the managed-flink target, end to end on the stand-in', () => {
     const id = created.body.id as string;
     await waitFor(id, 'RUNNING');
     lap('POST → RUNNING', since);
-    const first = `flagstream-flag-evaluations-${id}-g1`;
-    expect((await applications()).filter((a) => a.ApplicationName!.includes(id))).toEqual([
+    // One application per pool generation: this control plane's first analysis is alone in its pool.
+    const pool = (await call('GET', `/v1/analyses/${id}`, { base: API, key: apiKey })).body.pool as string;
+    const ofPool = (name: string | undefined) => Boolean(name?.startsWith(`flagstream-pool-${pool}-`));
+    const first = `flagstream-pool-${pool}-g1`;
+    expect((await applications()).filter((a) => ofPool(a.ApplicationName))).toEqual([
       expect.objectContaining({ ApplicationName: first, ApplicationStatus: 'RUNNING', RuntimeEnvironment: 'FLINK-1_20', ApplicationVersionId: 1 }),
     ]);
     expect((await flinkJobs()).filter((j) => j.name === `mf-${first}`).map((j) => j.state)).toEqual(['RUNNING']);
@@ -217,14 +220,14 @@ describe('the managed-flink target, end to end on the stand-in', () => {
     await send(sdkPayload(Date.now(), { 'new-checkout': [[1, 3]] }));
     await exact(id, sent, ['flagKey', 'variation'], 'the rows after the restore');
 
-    // PUT: a new generation is a new application; the old one is deleted.
+    // PUT: a new generation of the member is a new pool generation, so a new application; the old one is deleted.
     since = Date.now();
     const updated = await call('PUT', `/v1/analyses/${id}`, { base: API, key: apiKey, body: { name: 'Per flag', kind: 'flag-evaluations', params: { window: '5s', groupBy: ['flagKey'] } } });
     expect(updated.status).toBe(200);
     await waitFor(id, 'RUNNING');
-    const second = `flagstream-flag-evaluations-${id}-g2`;
+    const second = `flagstream-pool-${pool}-g2`;
     await eventually('the first application to be deleted', async () => {
-      const mine = (await applications()).filter((a) => a.ApplicationName!.includes(id)).map((a) => a.ApplicationName);
+      const mine = (await applications()).filter((a) => ofPool(a.ApplicationName)).map((a) => a.ApplicationName);
       return JSON.stringify(mine) === JSON.stringify([second]) ? true : undefined;
     }, 30_000, 500);
     await exact(id, sent, ['flagKey'], 'the history recomputed per flag after the PUT');
@@ -232,9 +235,9 @@ describe('the managed-flink target, end to end on the stand-in', () => {
 
     // Delete: the application goes, and its Flink job with it.
     expect((await call('DELETE', `/v1/analyses/${id}`, { base: API, key: apiKey })).status).toBe(204);
-    await eventually('no application of the analysis to be left', async () => ((await applications()).some((a) => a.ApplicationName!.includes(id)) ? undefined : true), 30_000, 500);
+    await eventually('no application of its pool to be left', async () => ((await applications()).some((a) => ofPool(a.ApplicationName)) ? undefined : true), 30_000, 500);
     await eventually('its Flink jobs to end', async () => {
-      const jobs = (await flinkJobs()).filter((j) => j.name.startsWith('mf-') && j.name.includes(id));
+      const jobs = (await flinkJobs()).filter((j) => j.name.startsWith(`mf-flagstream-pool-${pool}-`));
       return jobs.every((j) => ['CANCELED', 'FINISHED', 'FAILED'].includes(j.state)) ? true : undefined;
     }, 30_000, 500);
     console.log(`[e2e] managed-flink lifecycle in ${((Date.now() - t) / 1000).toFixed(1)} s: ${timings.join('; ')}`);

@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { call, eventually, newTenant, waitForStatus } from './client';
+import { call, eventually, FlinkJob, newTenant, poolJobsOf, waitForStatus } from './client';
 import { expectedEvaluationRows, sortRows } from './reference';
 
 /**
@@ -22,13 +22,8 @@ function summary(endDate: number, counters: Record<string, [variation: number, c
   return { kind: 'summary', startDate: endDate - 1000, endDate, features };
 }
 
-interface FlinkJob {
-  jid: string;
-  name: string;
-  state: string;
-}
-const flinkJobs = async (): Promise<FlinkJob[]> => ((await (await fetch(`${FLINK}/jobs/overview`)).json()) as { jobs: FlinkJob[] }).jobs;
-const activeJobsOf = async (id: string) => (await flinkJobs()).filter((j) => j.name.includes(id) && ['CREATED', 'INITIALIZING', 'RUNNING', 'RESTARTING'].includes(j.state));
+/** Active jobs of the analysis' pool: each analysis of this file has its pool's one job. */
+const activeJobsOf = (apiKey: string, id: string) => poolJobsOf(FLINK, apiKey, id);
 const pids = (): Record<string, number> => JSON.parse(readFileSync(join(DATA_DIR, 'pids.json'), 'utf8'));
 
 /** Analyses of this file, deleted at its end: each holds one of the local cluster's slots. */
@@ -83,11 +78,11 @@ async function runningAnalysis() {
 }
 
 /** A completed checkpoint of the analysis' job, so that what it counted so far is in state. */
-async function checkpointed(id: string): Promise<FlinkJob> {
+async function checkpointed(apiKey: string, id: string): Promise<FlinkJob> {
   return eventually(
     'a completed checkpoint',
     async () => {
-      const [job] = await activeJobsOf(id);
+      const [job] = await activeJobsOf(apiKey, id);
       if (!job) return undefined;
       const cps = (await (await fetch(`${FLINK}/jobs/${job.jid}/checkpoints`)).json()) as { counts?: { completed?: number } };
       return (cps.counts?.completed ?? 0) > 0 ? job : undefined;
@@ -106,7 +101,7 @@ describe('self-healing', () => {
     const a = await runningAnalysis();
     await a.send({ alpha: [[0, 3], [1, 4]] });
     await a.exact('the rows before the fault');
-    const job = await checkpointed(a.id);
+    const job = await checkpointed(a.tenant.apiKey, a.id);
     expect((await fetch(`${FLINK}/jobs/${job.jid}?mode=cancel`, { method: 'PATCH' })).status).toBe(202);
     const failed = await waitForStatus(a.tenant.apiKey, a.id, 'FAILED', 30_000);
     expect(failed.statusMessage).toContain('CANCELED');
@@ -116,14 +111,14 @@ describe('self-healing', () => {
     await a.exact('every event, each once, after the restore');
     const reasons = (await a.history()).map((h) => `${h.status} ${h.reason ?? ''}`);
     expect(reasons.some((r) => /^DEPLOYING restoring from .*chk-\d+/.test(r))).toBe(true);
-    expect(await activeJobsOf(a.id)).toHaveLength(1);
+    expect(await activeJobsOf(a.tenant.apiKey, a.id)).toHaveLength(1);
   });
 
   it('comes back after the Flink cluster is killed with SIGKILL', async () => {
     const a = await runningAnalysis();
     await a.send({ gamma: [[0, 7]] });
     await a.exact('the rows before the kill');
-    await checkpointed(a.id);
+    await checkpointed(a.tenant.apiKey, a.id);
     const before = pids().flink;
     process.kill(before, 'SIGKILL');
     await a.send({ gamma: [[1, 2]] }); // the stream keeps taking events while Flink is down
@@ -132,7 +127,7 @@ describe('self-healing', () => {
     await waitForStatus(a.tenant.apiKey, a.id, 'RUNNING', 120_000);
     await a.send({ gamma: [[0, 1]] });
     await a.exact('every event, each once, after the cluster came back', 180_000);
-    expect(await activeJobsOf(a.id)).toHaveLength(1);
+    expect(await activeJobsOf(a.tenant.apiKey, a.id)).toHaveLength(1);
   });
 
   it('finishes a deployment the control plane was killed in the middle of, with exactly one job', async () => {
@@ -146,7 +141,7 @@ describe('self-healing', () => {
     await stackWhole();
     await waitForStatus(tenant.apiKey, created.body.id, 'RUNNING', 120_000);
     // The job a half-done deployment may have started is either adopted or cancelled as an orphan.
-    await eventually('exactly one job for the analysis', async () => ((await activeJobsOf(created.body.id)).length === 1 ? true : undefined), 60_000);
+    await eventually('exactly one job for the analysis', async () => ((await activeJobsOf(tenant.apiKey, created.body.id)).length === 1 ? true : undefined), 60_000);
     const now = Date.now();
     const event = summary(now, { delta: [[0, 9]] });
     expect((await call('POST', '/bulk', { key: tenant.sdkKeys.production, bareKey: true, body: [event] })).status).toBe(202);

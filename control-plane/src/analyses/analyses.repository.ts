@@ -16,45 +16,33 @@ export interface Analysis {
   desiredState: DesiredState;
   statusChangedAt: string;
   statusMessage?: string;
+  /**
+   * The pool job that computed the current generation (docs/pools.md). Set: the generation has
+   * run, so a pool that starts again without state recomputes it (`afterLoss`); a new generation clears it.
+   */
   jobId?: string;
-  savepoint?: string;
   /** Windows starting before this are not (re)written: a replay's first, partial windows. */
   resultsFrom?: string;
-  /** The script of the running (or last) job. */
+  /** The analysis' own script (its part of its pool's job), as GET …/sql shows it. */
   sql: string;
   createdAt: string;
   updatedAt: string;
   /** Counts recomputations (PUT, replay, recompute after a lost job); rows of older generations are dropped. */
   generation: number;
-  /** Where the current generation's job reads the stream from when it has no checkpoint or savepoint to restore. */
+  /** Records received before this are not the current generation's (its pool's job reads from its earliest member's). */
   readFrom?: string;
-  /** The job deployed, or about to be: recorded before the target is called, so a crash mid-deploy can find it. */
-  jobName?: string;
-  /** The lifecycle operation in flight, written before the target is touched (docs/counting.md §6). */
-  operation?: Operation;
-  /** The latest retained checkpoint of the current generation's job: a lost job restores from it. */
-  checkpoint?: string;
-  /** Consecutive failed runs or deployments; the next attempt waits longer each time. */
-  failures: number;
-  nextAttemptAt?: string;
-  /** Since when the current job has been running without a failure. */
-  runningSince?: string;
+  /** The pool (`p0`…) whose job computes it; assigned by the reconciler. */
+  pool?: string;
   /** Maintained by the results ingestor: the job's progress (min over shards), late events and last stored row. */
   progressAt?: string;
   lateEvents: number;
   lastResultAt?: string;
 }
 
-export interface Operation {
-  type: 'deploy' | 'stop';
-  /** When it began. */
-  at: string;
-  /** The job name a deploy starts. */
-  jobName?: string;
-}
-
 export interface AnalysesRepository {
   insert(analysis: Analysis): void;
+  /** Every analysis assigned to the pool, in creation order. */
+  inPool(pool: string): Analysis[];
   /** Scoped to the tenant: another tenant's analysis is simply not found. */
   find(tenantId: string, id: string): Analysis | undefined;
   findById(id: string): Analysis | undefined;
@@ -70,32 +58,28 @@ export const ANALYSES_REPOSITORY = Symbol('AnalysesRepository');
 interface Row {
   id: string; tenant_id: string; name: string; kind: string; params: string; environment: string | null;
   status: AnalysisStatus; desired_state: DesiredState; status_changed_at: string; status_message: string | null;
-  job_id: string | null; savepoint: string | null; results_from: string | null; sql: string; created_at: string; updated_at: string;
-  generation: number; read_from: string | null; job_name: string | null; operation: string | null; checkpoint: string | null;
-  failures: number; next_attempt_at: string | null; running_since: string | null; progress_at: string | null;
-  late_events: number; last_result_at: string | null;
+  job_id: string | null; results_from: string | null; sql: string; created_at: string; updated_at: string;
+  generation: number; read_from: string | null; progress_at: string | null; late_events: number; last_result_at: string | null;
+  pool: string | null;
 }
 
 const COLUMNS: Record<string, keyof Row> = {
   name: 'name', kind: 'kind', params: 'params', environment: 'environment', status: 'status', desiredState: 'desired_state',
-  statusChangedAt: 'status_changed_at', statusMessage: 'status_message', jobId: 'job_id', savepoint: 'savepoint',
+  statusChangedAt: 'status_changed_at', statusMessage: 'status_message', jobId: 'job_id',
   resultsFrom: 'results_from', sql: 'sql', updatedAt: 'updated_at', generation: 'generation', readFrom: 'read_from',
-  jobName: 'job_name', operation: 'operation', checkpoint: 'checkpoint', failures: 'failures', nextAttemptAt: 'next_attempt_at',
-  runningSince: 'running_since', progressAt: 'progress_at', lateEvents: 'late_events', lastResultAt: 'last_result_at',
+  progressAt: 'progress_at', lateEvents: 'late_events', lastResultAt: 'last_result_at', pool: 'pool',
 };
-const JSON_FIELDS = new Set(['params', 'operation']);
+const JSON_FIELDS = new Set(['params']);
 const INSERT_FIELDS = ['id', 'tenantId', 'createdAt', ...Object.keys(COLUMNS)] as const;
 
 function toAnalysis(r: Row): Analysis {
   return {
     id: r.id, tenantId: r.tenant_id, name: r.name, kind: r.kind, params: JSON.parse(r.params) as Record<string, unknown>,
     environment: r.environment ?? undefined, status: r.status, desiredState: r.desired_state, statusChangedAt: r.status_changed_at,
-    statusMessage: r.status_message ?? undefined, jobId: r.job_id ?? undefined, savepoint: r.savepoint ?? undefined,
+    statusMessage: r.status_message ?? undefined, jobId: r.job_id ?? undefined,
     resultsFrom: r.results_from ?? undefined, sql: r.sql, createdAt: r.created_at, updatedAt: r.updated_at,
-    generation: r.generation, readFrom: r.read_from ?? undefined, jobName: r.job_name ?? undefined,
-    operation: r.operation ? (JSON.parse(r.operation) as Operation) : undefined, checkpoint: r.checkpoint ?? undefined,
-    failures: r.failures, nextAttemptAt: r.next_attempt_at ?? undefined, runningSince: r.running_since ?? undefined,
-    progressAt: r.progress_at ?? undefined, lateEvents: r.late_events, lastResultAt: r.last_result_at ?? undefined,
+    generation: r.generation, readFrom: r.read_from ?? undefined,
+    progressAt: r.progress_at ?? undefined, lateEvents: r.late_events, lastResultAt: r.last_result_at ?? undefined, pool: r.pool ?? undefined,
   };
 }
 
@@ -116,6 +100,10 @@ export class SqliteAnalysesRepository implements AnalysesRepository {
   find(tenantId: string, id: string): Analysis | undefined {
     const row = this.db.prepare('SELECT * FROM analyses WHERE tenant_id = ? AND id = ?').get(tenantId, id) as Row | undefined;
     return row && toAnalysis(row);
+  }
+
+  inPool(pool: string): Analysis[] {
+    return (this.db.prepare('SELECT * FROM analyses WHERE pool = ? ORDER BY created_at, id').all(pool) as Row[]).map(toAnalysis);
   }
 
   findById(id: string): Analysis | undefined {

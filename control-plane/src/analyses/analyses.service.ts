@@ -14,7 +14,7 @@ import { AnalysisChanges } from './analysis-changes';
 import { checkDefinition, ValidDefinition } from './analysis-definitions';
 import { fromCreation, fromTime, RecomputePlan } from './recompute';
 import { durationSeconds, parseDuration } from './sql/literals';
-import { generateSql, StreamSettings, Templates } from './sql/sql-generator';
+import { generatePoolSql, generateSql, StreamSettings, Templates } from './sql/sql-generator';
 import { loadTemplates } from './sql/templates';
 
 export interface AnalysisView {
@@ -30,6 +30,8 @@ export interface AnalysisView {
   lateEvents: number;
   /** When a result row was last stored. */
   lastResultAt: string | null;
+  /** The pool whose job computes it (docs/pools.md): its members restart together. Null until assigned. */
+  pool: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -105,7 +107,7 @@ export class AnalysesService {
       id, tenantId: tenant.id, name: definition.name, kind: definition.kind, params: { ...definition.params },
       environment: definition.environment, status: 'PENDING', desiredState: 'RUNNING', statusChangedAt: now.toISOString(),
       sql, createdAt: now.toISOString(), updatedAt: now.toISOString(), generation: 1, readFrom: plan.readFrom.toISOString(),
-      failures: 0, lateEvents: 0,
+      lateEvents: 0,
     };
     this.repository.insert(analysis);
     this.changes.changed(id);
@@ -139,7 +141,7 @@ export class AnalysesService {
       this.repository.update(id, {
         name: definition.name, kind: definition.kind, params: { ...definition.params }, environment: definition.environment, sql,
         generation: current.generation + 1, readFrom: plan.readFrom.toISOString(), resultsFrom: undefined,
-        savepoint: undefined, checkpoint: undefined, failures: 0, nextAttemptAt: undefined, desiredState: 'RUNNING', updatedAt: new Date().toISOString(),
+        jobId: undefined, desiredState: 'RUNNING', updatedAt: new Date().toISOString(),
       });
       this.results.startGeneration(id, { dropRows: true });
     })();
@@ -157,11 +159,14 @@ export class AnalysesService {
     return toView(this.repository.findById(id)!);
   }
 
-  /** Resumes from the stop's savepoint (or the last checkpoint); without either, recomputes what could still change. */
+  /**
+   * Runs again: restored from its pool's savepoint when the pool's members are the same as at the
+   * stop, else recomputing what could have changed since (docs/pools.md).
+   */
   async start(tenant: Tenant, id: string): Promise<AnalysisView> {
     const analysis = this.owned(tenant, id);
     if (analysis.desiredState === 'RUNNING') return toView(analysis);
-    this.repository.update(id, { desiredState: 'RUNNING', failures: 0, nextAttemptAt: undefined, updatedAt: new Date().toISOString() });
+    this.repository.update(id, { desiredState: 'RUNNING', updatedAt: new Date().toISOString() });
     this.setStatus(this.repository.findById(id)!, 'PENDING');
     this.changes.changed(id);
     return toView(this.repository.findById(id)!);
@@ -181,7 +186,7 @@ export class AnalysesService {
     }
     if (from > new Date()) throw Problem.invalid([{ path: '/from', message: 'is in the future' }]);
     const plan = fromTime(from, windowMsOf(current.params), oldestHeld);
-    this.startGeneration(current, plan, { desiredState: 'RUNNING', failures: 0, nextAttemptAt: undefined });
+    this.startGeneration(current, plan, { desiredState: 'RUNNING' });
     this.setStatus(this.repository.findById(id)!, 'PENDING', `replaying from ${plan.resultsFrom!.toISOString()}`);
     this.changes.changed(id);
     return toView(this.repository.findById(id)!);
@@ -200,23 +205,30 @@ export class AnalysesService {
    */
   startGeneration(analysis: Analysis, plan: RecomputePlan, changes: Partial<Analysis> = {}): void {
     this.db.transaction(() => {
+      const next = { ...analysis, generation: analysis.generation + 1, readFrom: plan.readFrom.toISOString() };
       this.repository.update(analysis.id, {
-        generation: analysis.generation + 1, readFrom: plan.readFrom.toISOString(), resultsFrom: plan.resultsFrom?.toISOString(),
-        savepoint: undefined, checkpoint: undefined, updatedAt: new Date().toISOString(), ...changes,
+        generation: next.generation, readFrom: next.readFrom, resultsFrom: plan.resultsFrom?.toISOString(), sql: this.jobSql(next),
+        jobId: undefined, updatedAt: new Date().toISOString(), ...changes,
       });
       this.results.startGeneration(analysis.id, { dropRows: false });
     })();
   }
 
-  /** The script of a job of the analysis' current generation that reads from its `readFrom`. */
+  /** The analysis' own script: its current generation reading from its `readFrom`, as a pool of one. */
   jobSql(analysis: Analysis): string {
-    const definition: ValidDefinition = {
-      name: analysis.name, kind: 'flag-evaluations', params: analysis.params as unknown as ValidDefinition['params'], environment: analysis.environment,
-    };
-    return this.generate({
-      id: analysis.id, tenantKey: this.tenants.tenantKey(analysis.tenantId), definition, generation: analysis.generation,
-      readFrom: new Date(analysis.readFrom ?? analysis.createdAt),
-    });
+    return this.poolSql([analysis]);
+  }
+
+  /** The script of a pool job computing the analyses' current generations (docs/pools.md). */
+  poolSql(members: Analysis[]): string {
+    return generatePoolSql(
+      members.map((a) => ({
+        id: a.id, tenantKey: this.tenants.tenantKey(a.tenantId), environment: a.environment, kind: 'flag-evaluations' as const,
+        params: a.params as unknown as ValidDefinition['params'], generation: a.generation, readFrom: new Date(a.readFrom ?? a.createdAt),
+      })),
+      this.streams,
+      this.templates,
+    );
   }
 
   /** The oldest time the events stream still holds (its retention, as the stream itself reports it). */
@@ -261,6 +273,6 @@ export function toView(a: Analysis): AnalysisView {
   return {
     id: a.id, name: a.name, kind: a.kind, params: a.params, environment: a.environment ?? null, status: a.status,
     statusChangedAt: a.statusChangedAt, ...(a.statusMessage ? { statusMessage: a.statusMessage } : {}),
-    lateEvents: a.lateEvents, lastResultAt: a.lastResultAt ?? null, createdAt: a.createdAt, updatedAt: a.updatedAt,
+    lateEvents: a.lateEvents, lastResultAt: a.lastResultAt ?? null, pool: a.pool ?? null, createdAt: a.createdAt, updatedAt: a.updatedAt,
   };
 }

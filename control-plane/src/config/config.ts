@@ -47,6 +47,12 @@ export interface Config {
   maxBodyBytes: number;
   writeDeadlineMs: number;
   maxAnalysesPerTenant: number;
+  /**
+   * FLAGSTREAM_MAX_POOLS: analyses share this many jobs (docs/pools.md), so the events stream
+   * has this many readers however many analyses run. At most 20 (Kinesis' limit on enhanced
+   * fan-out consumers; polling readers share 5 reads a second per shard).
+   */
+  maxPools: number;
   /** First wait before a failed job is deployed again; it doubles with every consecutive failure. */
   restartBackoffMs: number;
   restartBackoffMaxMs: number;
@@ -118,6 +124,17 @@ function managedFlinkSettings(env: NodeJS.ProcessEnv, events: string, results: s
   return { roleArn, code: { bucketArn: `arn:${role[1]}:s3:::${code[1]}`, fileKey: code[2] }, eventsStreamArn: events, resultsStreamArn: results };
 }
 
+/** Readers of the events stream that are not pools: none yet (the data lake's transform will be one). */
+export const OTHER_EVENT_READERS = 0;
+const MAX_READERS = 20;
+
+function maxPools(env: NodeJS.ProcessEnv): number {
+  const value = int(env, 'FLAGSTREAM_MAX_POOLS', 8);
+  const most = MAX_READERS - OTHER_EVENT_READERS;
+  if (value < 1 || value > most) throw new Error(`FLAGSTREAM_MAX_POOLS must be between 1 and ${most} (the events stream takes at most ${MAX_READERS} readers), got "${env.FLAGSTREAM_MAX_POOLS}"`);
+  return value;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const repoRoot = resolve(__dirname, '..', '..', '..');
   const dataDir = resolve(env.FLAGSTREAM_DATA_DIR || join(repoRoot, '.flagstream'));
@@ -153,6 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: int(env, 'FLAGSTREAM_MAX_BODY_BYTES', 16 * 1024 * 1024),
     writeDeadlineMs: int(env, 'FLAGSTREAM_WRITE_DEADLINE_MS', 20000),
     maxAnalysesPerTenant: int(env, 'FLAGSTREAM_MAX_ANALYSES_PER_TENANT', 20),
+    maxPools: maxPools(env),
     restartBackoffMs: int(env, 'FLAGSTREAM_RESTART_BACKOFF_MS', 10_000),
     restartBackoffMaxMs: int(env, 'FLAGSTREAM_RESTART_BACKOFF_MAX_MS', 300_000),
     flinkCheckpointsDir: checkpointsDir === '' ? undefined : resolve(checkpointsDir),

@@ -1,11 +1,11 @@
 /**
  * Where analysis jobs run. One interface for every target: the local Flink cluster
  * and any Flink cluster over its REST API (FlinkRestTarget), and Amazon Managed Service
- * for Apache Flink (ManagedFlinkTarget: one application per analysis generation).
+ * for Apache Flink (ManagedFlinkTarget: one application per pool generation).
  */
 export interface DeploymentTarget {
   readonly name: string;
-  /** Starts the job of one analysis; resolves with the target's job ID. */
+  /** Starts the job of one pool; resolves with the target's job ID. */
   deploy(job: JobSpec): Promise<string>;
   /** Every job the target knows, by job ID. */
   observe(): Promise<Map<string, ObservedJob>>;
@@ -34,9 +34,9 @@ export interface JobSpec {
   restoreFrom?: string;
 }
 
-/** Job names carry the analysis and its generation, so a job can be found again after a crash. */
-export function jobNameFor(kind: string, analysisId: string, generation: number, nonce: string): string {
-  return `${JOB_NAME_PREFIX}${kind}-${analysisId}-g${generation}-${nonce}`;
+/** Job names carry the pool and its generation, so a job can be found again after a crash. */
+export function jobNameFor(pool: string, generation: number, nonce: string): string {
+  return `${JOB_NAME_PREFIX}pool-${pool}-g${generation}-${nonce}`;
 }
 export const JOB_NAME_PREFIX = 'flagstream-';
 
@@ -50,7 +50,7 @@ export function generationOfJob(name: string): number | undefined {
 }
 
 /**
- * Managed Flink runs one application per analysis generation, named like the generation's
+ * Managed Flink runs one application per pool generation, named like the generation's
  * jobs without their nonce: a restore (same generation) finds its snapshots in it.
  * Undefined for a name of another shape.
  */

@@ -98,18 +98,18 @@ describe('ManagedFlinkTarget against the stand-in', () => {
   });
 
   it('names one application per generation: the job name without its nonce', () => {
-    const job = jobNameFor('flag-evaluations', ANALYSIS, 3, 'ab12cd34');
-    expect(applicationNameOf(job)).toBe(`flagstream-flag-evaluations-${ANALYSIS}-g3`);
+    const job = jobNameFor('p3', 3, 'ab12cd34');
+    expect(applicationNameOf(job)).toBe(`flagstream-pool-p3-g3`);
     expect(generationOfJob(applicationNameOf(job)!)).toBe(3);
     expect(generationOfJob(job)).toBe(3);
     expect(isJobNamed(applicationNameOf(job)!, job)).toBe(true);
     expect(isJobNamed(job, job)).toBe(true);
-    expect(isJobNamed(`flagstream-flag-evaluations-${ANALYSIS}-g31`, job)).toBe(false);
+    expect(isJobNamed(`flagstream-pool-p3-g31`, job)).toBe(false);
     expect(applicationNameOf('someone-elses-job')).toBeUndefined();
   });
 
   it('creates and starts an application with the SQL in its runtime properties, and sees it run', async () => {
-    const name = jobNameFor('flag-evaluations', ANALYSIS, 1, 'ab12cd34');
+    const name = jobNameFor('p3', 1, 'ab12cd34');
     const sql = "SET 'a' = 'b';\nINSERT INTO t SELECT * FROM s;\n";
     const id = await target.deploy({ name, sql });
     expect(id).toBe(applicationNameOf(name));
@@ -141,7 +141,7 @@ describe('ManagedFlinkTarget against the stand-in', () => {
     const statement = (i: number) => `INSERT INTO sink_${i} SELECT a, b,    c FROM src WHERE x = 'value ${i}'   ;\n\n`;
     let sql = '';
     for (let i = 0; sql.length < 300_000; i++) sql += statement(i);
-    const name = jobNameFor('flag-evaluations', ANALYSIS, 2, '00ff00ff');
+    const name = jobNameFor('p3', 2, '00ff00ff');
     const id = await target.deploy({ name, sql });
     const groups: PropertyGroup[] = last('CreateApplication').ApplicationConfiguration.EnvironmentProperties.PropertyGroups;
     expect(groups.length).toBeGreaterThan(2);
@@ -161,7 +161,7 @@ describe('ManagedFlinkTarget against the stand-in', () => {
 
   it('refuses SQL too long for 50 groups of 50 properties before sending anything', async () => {
     const sql = 'x'.repeat(2048 * 2500);
-    await expect(target.deploy({ name: jobNameFor('flag-evaluations', ANALYSIS, 1, 'aa'), sql })).rejects.toThrow(/too long for Managed Flink's runtime properties/);
+    await expect(target.deploy({ name: jobNameFor('p3', 1, 'aa'), sql })).rejects.toThrow(/too long for Managed Flink's runtime properties/);
     expect(requests).toEqual([]);
     expect(splitSql('  abc def \n', 4)).toEqual(['ab', 'c de', 'f']);
     expect(() => splitSql('a b', 2)).toThrow(/whitespace/);
@@ -169,7 +169,7 @@ describe('ManagedFlinkTarget against the stand-in', () => {
   });
 
   it('stops with a snapshot, restores it into the same application, and adopts a running one', async () => {
-    const first = jobNameFor('flag-evaluations', ANALYSIS, 1, 'aaaa1111');
+    const first = jobNameFor('p3', 1, 'aaaa1111');
     const id = await target.deploy({ name: first, sql: 'INSERT INTO a SELECT 1;' });
     await until(id, 'RUNNING');
 
@@ -180,7 +180,7 @@ describe('ManagedFlinkTarget against the stand-in', () => {
     expect(await target.latestCheckpoint(id)).toBe(snapshot);
 
     requests = [];
-    const second = jobNameFor('flag-evaluations', ANALYSIS, 1, 'bbbb2222');
+    const second = jobNameFor('p3', 1, 'bbbb2222');
     expect(await target.deploy({ name: second, sql: 'INSERT INTO a SELECT 1;', restoreFrom: snapshot })).toBe(id);
     expect(ops()).toEqual(['DescribeApplication', 'UpdateApplication', 'StartApplication']);
     expect(last('UpdateApplication')).toMatchObject({ ApplicationName: id, CurrentApplicationVersionId: 1 });
@@ -191,21 +191,21 @@ describe('ManagedFlinkTarget against the stand-in', () => {
 
     // A deployment of the same generation while it runs (a control plane that crashed mid-deploy): adopted.
     requests = [];
-    expect(await target.deploy({ name: jobNameFor('flag-evaluations', ANALYSIS, 1, 'cccc3333'), sql: 'INSERT INTO a SELECT 1;' })).toBe(id);
+    expect(await target.deploy({ name: jobNameFor('p3', 1, 'cccc3333'), sql: 'INSERT INTO a SELECT 1;' })).toBe(id);
     expect(ops()).toEqual(['DescribeApplication']);
 
     // A Flink path is no snapshot of this application.
-    await expect(target.deploy({ name: jobNameFor('flag-evaluations', ANALYSIS, 1, 'dd'), sql: 'x', restoreFrom: 'file:///savepoints/x' })).rejects.toThrow(/restores only its own snapshots/);
+    await expect(target.deploy({ name: jobNameFor('p3', 1, 'dd'), sql: 'x', restoreFrom: 'file:///savepoints/x' })).rejects.toThrow(/restores only its own snapshots/);
   });
 
   it('tries the stop again when the snapshot fails, and stops without one in the end', async () => {
-    const id = await target.deploy({ name: jobNameFor('flag-evaluations', ANALYSIS, 1, 'aa'), sql: 'INSERT INTO a SELECT 1;' });
+    const id = await target.deploy({ name: jobNameFor('p3', 1, 'aa'), sql: 'INSERT INTO a SELECT 1;' });
     await until(id, 'RUNNING');
     flink.savepointFails = 1;
     expect(await target.stopWithSavepoint(id)).toBe(`${id}-1`);
     expect(requests.filter((r) => r.operation === 'StopApplication').map((r) => r.input.Force)).toEqual([false, false]);
 
-    await target.deploy({ name: jobNameFor('flag-evaluations', ANALYSIS, 1, 'bb'), sql: 'INSERT INTO a SELECT 1;', restoreFrom: `${id}-1` });
+    await target.deploy({ name: jobNameFor('p3', 1, 'bb'), sql: 'INSERT INTO a SELECT 1;', restoreFrom: `${id}-1` });
     await until(id, 'RUNNING');
     flink.savepointFails = 10;
     requests = [];
@@ -218,7 +218,7 @@ describe('ManagedFlinkTarget against the stand-in', () => {
   });
 
   it('deletes an application (also a stopped one), and is done when it is gone', async () => {
-    const id = await target.deploy({ name: jobNameFor('flag-evaluations', ANALYSIS, 4, 'aa'), sql: 'INSERT INTO a SELECT 1;' });
+    const id = await target.deploy({ name: jobNameFor('p3', 4, 'aa'), sql: 'INSERT INTO a SELECT 1;' });
     await until(id, 'RUNNING');
     await target.cancel(id);
     const deleted = last('DeleteApplication');
@@ -249,7 +249,7 @@ describe('ManagedFlinkTarget against the stand-in', () => {
   });
 
   it('answers what the service refuses with the SDK exception classes', async () => {
-    const id = await target.deploy({ name: jobNameFor('flag-evaluations', ANALYSIS, 1, 'aa'), sql: 'INSERT INTO a SELECT 1;' });
+    const id = await target.deploy({ name: jobNameFor('p3', 1, 'aa'), sql: 'INSERT INTO a SELECT 1;' });
     await until(id, 'RUNNING');
     await expect(sdk.send(new StartApplicationCommand({ ApplicationName: id }))).rejects.toBeInstanceOf(ResourceInUseException);
     await expect(sdk.send(new DescribeApplicationCommand({ ApplicationName: 'nothing-here' }))).rejects.toBeInstanceOf(ResourceNotFoundException);

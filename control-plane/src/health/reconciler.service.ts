@@ -9,27 +9,37 @@ import { AnalysisChanges } from '../analyses/analysis-changes';
 import { afterLoss } from '../analyses/recompute';
 import { applicationNameOf, DEPLOYMENT_TARGET, DeploymentTarget, isJobNamed, JOB_NAME_PREFIX, jobNameFor, ObservedJob } from '../deployments/deployment-target';
 import { HEALTH_HISTORY, HealthHistory } from './health-history.repository';
-import { backoffMs, decide, Decision, isActive, ReconcileSettings, RESTORE_ATTEMPTS } from './reconcile-decision';
+import { MemberRef, Pool, poolIds, POOLS_REPOSITORY, PoolsRepository } from './pools.repository';
+import { backoffMs, decide, Decision, isActive, memberStatus, ReconcileSettings, RESTORE_ATTEMPTS, sameMembers } from './reconcile-decision';
 
-/** Analyses a pass reconciles side by side. */
+/** Pools a pass reconciles side by side. */
 const PASS_CONCURRENCY = 4;
 /** A job that ran this long without failing starts its failure count afresh. */
 const HEALTHY_AFTER_MS = 10 * 60_000;
+/** Changes through the API this close together restart a pool once, not once each. */
+const COALESCE_MS = 250;
+
+type Observation = { jobs: Map<string, ObservedJob>; at: number };
+
+const refOf = (a: Analysis): MemberRef => ({ id: a.id, generation: a.generation });
 
 /**
- * The scheduled health check and the only caller of the deployment target: observe every
- * job in one call, then make each analysis' job match what the store says it should be
- * (docs/counting.md §6). API changes are reconciled at once; a pass every few seconds
- * repairs what happened behind the control plane's back. Work on one analysis runs under
- * its lock, on the analysis as stored when the lock is taken.
+ * The scheduled health check and the only caller of the deployment target. Analyses run in
+ * pools (docs/pools.md): a pool is one job that reads the events stream once for all its
+ * members. Each pass observes every job in one call, then makes each pool's job compute
+ * exactly the members the store says should run (docs/counting.md §6). API changes are
+ * reconciled at once; a pass every few seconds repairs what happened behind the control
+ * plane's back. Work on one pool runs under its lock, on the pool as stored when the lock is taken.
  */
 @Injectable()
 export class Reconciler implements OnApplicationBootstrap {
   private readonly logger = new Logger('HealthCheck');
   private readonly locks = new KeyedLock();
   private readonly settings: ReconcileSettings;
-  /** When this process last acted on an analysis' job: an older observation of it is stale. */
+  /** When this process last acted on a pool's job: an older observation of it is stale. */
   private readonly actedAt = new Map<string, number>();
+  /** Reconciliations asked for and not begun yet, per pool: later asks join them. */
+  private readonly soon = new Map<string, Promise<void>>();
   private passRunning = false;
   /** The clock; tests set their own. */
   now: () => number = Date.now;
@@ -38,6 +48,7 @@ export class Reconciler implements OnApplicationBootstrap {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(ANALYSES_REPOSITORY) private readonly analyses: AnalysesRepository,
+    @Inject(POOLS_REPOSITORY) private readonly pools: PoolsRepository,
     @Inject(DEPLOYMENT_TARGET) private readonly target: DeploymentTarget,
     @Inject(HEALTH_HISTORY) private readonly history: HealthHistory,
     private readonly lifecycle: AnalysesService,
@@ -55,21 +66,21 @@ export class Reconciler implements OnApplicationBootstrap {
     }
   }
 
-  /** One pass over every analysis, and the orphans. */
+  /** One pass over every pool, and the orphans. */
   async pass(): Promise<void> {
     if (this.passRunning) return;
     this.passRunning = true;
     try {
+      this.assignPools();
       const observed = await this.observe();
-      const analyses = this.analyses.all();
-      await this.cancelOrphans(observed.jobs, analyses);
-      // A few analyses at a time: one slow operation (a Managed Flink stop takes minutes)
-      // does not hold up the others, and the target is not flooded.
-      const queue = [...analyses];
+      await this.cancelOrphans(observed.jobs);
+      // A few pools at a time: one slow operation (a Managed Flink stop takes minutes) does
+      // not hold up the others, and the target is not flooded.
+      const queue = poolIds(this.config.maxPools);
       const worker = async () => {
         for (let next = queue.shift(); next; next = queue.shift()) {
-          const id = next.id;
-          await this.locks.run(id, () => this.reconcileOne(id, observed)).catch((error: Error) => this.logger.error(`analysis ${id}: ${error.message}`));
+          const id = next;
+          await this.locks.run(id, () => this.reconcilePool(id, observed)).catch((error: Error) => this.logger.error(`pool ${id}: ${error.message}`));
         }
       };
       await Promise.all(Array.from({ length: PASS_CONCURRENCY }, worker));
@@ -83,145 +94,213 @@ export class Reconciler implements OnApplicationBootstrap {
     }
   }
 
-  /** After a change through the API. */
-  reconcileNow(id: string): Promise<void> {
-    return this.locks
-      .run(id, async () => this.reconcileOne(id, await this.observe()))
-      .catch((error: Error) => this.logger.warn(`analysis ${id}: ${error.message}`));
+  /** After a change of the analysis through the API: its pool, soon (a burst of changes restarts it once). */
+  reconcileNow(analysisId: string): Promise<void> {
+    this.assignPools();
+    const poolId = this.analyses.findById(analysisId)?.pool ?? this.pools.all().find((p) => p.members.some((m) => m.id === analysisId))?.id;
+    if (!poolId) return Promise.resolve();
+    let pending = this.soon.get(poolId);
+    if (!pending) {
+      pending = new Promise((resolve) => setTimeout(resolve, COALESCE_MS))
+        .then(() =>
+          this.locks.run(poolId, async () => {
+            this.soon.delete(poolId);
+            await this.reconcilePool(poolId, await this.observe());
+          }),
+        )
+        .catch((error: Error) => this.logger.warn(`pool ${poolId}: ${error.message}`));
+      this.soon.set(poolId, pending);
+    }
+    return pending;
   }
 
-  private async observe(): Promise<{ jobs: Map<string, ObservedJob>; at: number }> {
+  /**
+   * Every analysis without a pool (new, or in a pool beyond FLAGSTREAM_MAX_POOLS) joins the one
+   * with the fewest running members. Synchronous: no other step interleaves.
+   */
+  private assignPools(): void {
+    const ids = poolIds(this.config.maxPools);
+    const load = new Map(ids.map((id) => [id, 0]));
+    const all = this.analyses.all();
+    for (const a of all) if (a.pool && load.has(a.pool) && a.desiredState === 'RUNNING') load.set(a.pool, load.get(a.pool)! + 1);
+    for (const a of all) {
+      if (a.pool && load.has(a.pool)) continue;
+      const pool = ids.reduce((best, id) => (load.get(id)! < load.get(best)! ? id : best));
+      this.analyses.update(a.id, { pool });
+      if (a.desiredState === 'RUNNING') load.set(pool, load.get(pool)! + 1);
+    }
+  }
+
+  private async observe(): Promise<Observation> {
     const at = this.now();
     return { jobs: await this.target.observe(), at };
   }
 
-  private async reconcileOne(id: string, observed: { jobs: Map<string, ObservedJob>; at: number }, steps = 1): Promise<void> {
-    // Another action on this analysis finished after the observation was made: look again.
-    if ((this.actedAt.get(id) ?? 0) >= observed.at) observed = await this.observe();
-    const analysis = this.analyses.findById(id);
-    if (!analysis) return this.cancelJobsOf(id, observed.jobs);
-    const job = analysis.jobId ? observed.jobs.get(analysis.jobId) : undefined;
-    const named = analysis.operation?.jobName ? [...observed.jobs.values()].find((j) => isJobNamed(j.name, analysis.operation!.jobName!)) : undefined;
-    const decision = decide(analysis, { job, named }, this.now(), this.settings);
-    await this.apply(analysis, decision, job);
-    // A step that only cleared the way (an old generation's job cancelled, an interrupted
+  private async reconcilePool(poolId: string, observed: Observation, steps = 1): Promise<void> {
+    // Another action on this pool finished after the observation was made: look again.
+    if ((this.actedAt.get(poolId) ?? 0) >= observed.at) observed = await this.observe();
+    const pool = this.pools.get(poolId);
+    const wanted = this.wanted(poolId).map(refOf);
+    const job = pool.jobId ? observed.jobs.get(pool.jobId) : undefined;
+    const named = pool.operation?.jobName ? [...observed.jobs.values()].find((j) => isJobNamed(j.name, pool.operation!.jobName!)) : undefined;
+    const decision = decide(pool, wanted, { job, named }, this.now(), this.settings);
+    await this.apply(pool, decision);
+    await this.noteMembers(poolId, observed);
+    // A step that only cleared the way (a job of other members cancelled, an interrupted
     // operation settled) is followed at once by the next, not a pass later.
-    if ((decision.action === 'cancel' || decision.action === 'abandon') && steps < 3) return this.reconcileOne(id, await this.observe(), steps + 1);
+    if (['cancel', 'abandon', 'release'].includes(decision.action) && steps < 3) return this.reconcilePool(poolId, await this.observe(), steps + 1);
   }
 
-  private async apply(analysis: Analysis, decision: Decision, job: ObservedJob | undefined): Promise<void> {
-    const id = analysis.id;
+  /** The pool's members that should run, in a stable order. */
+  private wanted(poolId: string): Analysis[] {
+    return this.analyses.inPool(poolId).filter((a) => a.desiredState === 'RUNNING');
+  }
+
+  private async apply(pool: Pool, decision: Decision): Promise<void> {
+    const id = pool.id;
     switch (decision.action) {
       case 'wait':
         return;
       case 'status': {
-        const changes: Partial<Analysis> = {};
-        if (decision.runningSince && analysis.runningSince !== decision.runningSince) changes.runningSince = decision.runningSince;
+        const changes: Partial<Pool> = {};
+        if (decision.runningSince && pool.runningSince !== decision.runningSince) changes.runningSince = decision.runningSince;
         if (decision.resetFailures) Object.assign(changes, { failures: 0, nextAttemptAt: undefined });
-        if (Object.keys(changes).length) this.analyses.update(id, changes);
-        if (decision.status === 'FAILED' && job && analysis.status !== 'FAILED') {
-          const cause = await this.target.failureCause(job.id).catch(() => undefined);
-          return this.note(analysis, 'FAILED', cause ? `${decision.reason}: ${cause}` : decision.reason);
-        }
-        if (decision.status === 'FAILED' && analysis.status === 'FAILED') return;
-        return this.note(analysis, decision.status, decision.reason ?? (decision.status === analysis.status ? analysis.statusMessage : undefined));
+        if (Object.keys(changes).length) this.pools.update(id, changes);
+        return;
       }
       case 'adopt':
-        this.analyses.update(id, { jobId: decision.jobId, operation: undefined });
-        return this.note(analysis, 'DEPLOYING', decision.reason);
+        this.pools.update(id, { jobId: decision.jobId, operation: undefined });
+        this.markComputed(this.pools.get(id), decision.jobId);
+        return this.tell(this.pools.get(id).members, 'DEPLOYING', `pool ${id}: ${decision.reason}`);
       case 'abandon':
-        this.analyses.update(id, { operation: undefined });
-        this.history.add(id, { at: this.iso(), status: analysis.status, reason: decision.reason });
+        this.pools.update(id, { operation: undefined });
+        for (const a of this.analyses.inPool(id)) this.history.add(a.id, { at: this.iso(), status: a.status, reason: `pool ${id}: ${decision.reason}` });
         return;
       case 'deploy':
-        return this.deploy(analysis);
+        return this.deploy(pool);
       case 'stop':
-        return this.stop(analysis, decision.jobId);
+        return this.stop(pool, decision.jobId);
       case 'cancel':
         this.actedAt.set(id, this.now());
         await this.target.cancel(decision.jobId);
-        this.analyses.update(id, { jobId: undefined });
-        this.history.add(id, { at: this.iso(), status: analysis.status, reason: `cancelled job ${decision.jobId}: ${decision.reason}` });
+        // Its state belongs to the old members: the new job starts without it.
+        this.pools.update(id, { jobId: undefined, checkpoint: undefined, savepoint: undefined, runningSince: undefined });
+        for (const a of this.analyses.inPool(id)) {
+          this.history.add(a.id, { at: this.iso(), status: a.status, reason: `pool ${id} restarts (${decision.reason}): cancelled job ${decision.jobId}` });
+          if (a.desiredState === 'STOPPED' && pool.members.some((m) => m.id === a.id)) this.note(a, 'STOPPED', `pool ${id} restarted without it; started again, it recomputes what it missed`);
+        }
         return;
       case 'failed': {
         const cause = decision.lost ? undefined : await this.target.failureCause(decision.jobId).catch(() => undefined);
         const checkpoint = await this.target.latestCheckpoint(decision.jobId).catch(() => undefined);
-        return this.recordFailure(analysis, cause ? `${decision.reason}: ${cause}` : decision.reason, checkpoint);
+        return this.recordFailure(pool, cause ? `${decision.reason}: ${cause}` : decision.reason, checkpoint);
+      }
+      case 'release': {
+        const checkpoint = await this.target.latestCheckpoint(decision.jobId).catch(() => undefined);
+        this.pools.update(id, { jobId: undefined, runningSince: undefined, checkpoint: checkpoint ?? pool.checkpoint });
+        return;
       }
     }
   }
 
-  /** Starts the analysis' job: restored from its savepoint or checkpoint, else reading the stream from its generation's start. */
-  private async deploy(analysis: Analysis): Promise<void> {
-    const id = analysis.id;
-    const restoreFrom = analysis.savepoint ?? analysis.checkpoint;
-    const sql = restoreFrom ? analysis.sql : this.lifecycle.jobSql(analysis);
-    const name = jobNameFor(analysis.kind, id, analysis.generation, randomBytes(4).toString('hex'));
+  /**
+   * Starts the pool's job: restored from its savepoint or checkpoint when that state is of the
+   * same members, else without state, every member reading the stream from its own start; a
+   * member whose generation had already run recomputes, as a new generation, what could still change.
+   */
+  private async deploy(pool: Pool): Promise<void> {
+    const id = pool.id;
+    let members = this.wanted(id);
+    if (!members.length) return;
+    const restorePoint = pool.savepoint ?? pool.checkpoint;
+    const restoreFrom = restorePoint && pool.sql && sameMembers(pool.members, members.map(refOf)) ? restorePoint : undefined;
+    let generation = pool.generation;
+    let sql = pool.sql!;
+    if (!restoreFrom) {
+      for (const member of members) if (member.jobId) this.recomputeLater(member, `pool ${id} starts again without state`);
+      members = this.wanted(id);
+      generation = pool.generation + 1;
+      sql = this.lifecycle.poolSql(members);
+    }
+    const refs = members.map(refOf);
+    const name = jobNameFor(id, generation, randomBytes(4).toString('hex'));
     // Intent first: a crash from here on leaves a trace the next pass settles.
-    this.analyses.update(id, { operation: { type: 'deploy', at: this.iso(), jobName: name }, jobName: name });
-    this.note(analysis, 'DEPLOYING', restoreFrom ? `restoring from ${restoreFrom}` : `reading the stream from ${analysis.readFrom ?? analysis.createdAt}`);
+    this.pools.update(id, {
+      operation: { type: 'deploy', at: this.iso(), jobName: name }, jobName: name, members: refs, sql, generation,
+      ...(restoreFrom ? {} : { checkpoint: undefined, savepoint: undefined }),
+    });
+    for (const member of members) {
+      this.note(member, 'DEPLOYING', restoreFrom ? `pool ${id}: restoring from ${restoreFrom}` : `pool ${id}: reading the stream from ${member.readFrom ?? member.createdAt}`);
+    }
     this.actedAt.set(id, this.now());
     let jobId: string;
     try {
       jobId = await this.target.deploy({ name, sql, restoreFrom });
     } catch (error) {
-      this.analyses.update(id, { operation: undefined });
-      const fresh = this.analyses.findById(id);
-      if (fresh) await this.recordFailure(fresh, `deployment failed: ${(error as Error).message.slice(0, 1000)}`, undefined);
+      this.pools.update(id, { operation: undefined });
+      await this.recordFailure(this.pools.get(id), `deployment failed: ${(error as Error).message.slice(0, 1000)}`, undefined);
       return;
     } finally {
       this.actedAt.set(id, this.now());
     }
-    const current = this.analyses.findById(id);
-    if (!current || current.jobName !== name || current.generation !== analysis.generation) {
-      // Deleted or changed meanwhile: this job is nobody's.
-      await this.target.cancel(jobId);
-      if (current) this.analyses.update(id, { operation: undefined });
-      return;
-    }
-    this.analyses.update(id, { jobId, sql, savepoint: undefined, operation: undefined, runningSince: undefined });
-    this.history.add(id, { at: this.iso(), status: 'DEPLOYING', reason: `job ${jobId} started` });
-    this.logger.log(`analysis ${id} deployed as job ${jobId}${restoreFrom ? ` from ${restoreFrom}` : ''}`);
+    const deployed = this.pools.update(id, { jobId, savepoint: undefined, operation: undefined, runningSince: undefined });
+    this.markComputed(deployed, jobId);
+    for (const ref of refs) this.history.add(ref.id, { at: this.iso(), status: 'DEPLOYING', reason: `pool ${id}: job ${jobId} started` });
+    this.logger.log(`pool ${id} deployed as job ${jobId} with ${refs.length} analyses${restoreFrom ? ` from ${restoreFrom}` : ''}`);
   }
 
-  private async stop(analysis: Analysis, jobId: string): Promise<void> {
-    const id = analysis.id;
-    this.analyses.update(id, { operation: { type: 'stop', at: this.iso() } });
-    this.note(analysis, 'STOPPING');
+  /** The members of the pool's job: their current generations have run (a stateless restart recomputes them). */
+  private markComputed(pool: Pool, jobId: string): void {
+    for (const ref of pool.members) {
+      const analysis = this.analyses.findById(ref.id);
+      if (analysis && analysis.generation === ref.generation && analysis.jobId !== jobId) this.analyses.update(ref.id, { jobId });
+    }
+  }
+
+  /** No member should run: stopped with a savepoint when a stopped member may want it back, else cancelled. */
+  private async stop(pool: Pool, jobId: string): Promise<void> {
+    const id = pool.id;
+    const stopped = this.analyses.inPool(id).filter((a) => pool.members.some((m) => m.id === a.id && m.generation === a.generation));
     this.actedAt.set(id, this.now());
+    if (!stopped.length) {
+      await this.target.cancel(jobId);
+      this.pools.update(id, { jobId: undefined, checkpoint: undefined, savepoint: undefined, runningSince: undefined });
+      this.actedAt.set(id, this.now());
+      return;
+    }
+    this.pools.update(id, { operation: { type: 'stop', at: this.iso() } });
     try {
       const savepoint = await this.target.stopWithSavepoint(jobId);
-      const checkpoint = savepoint ? analysis.checkpoint : ((await this.target.latestCheckpoint(jobId).catch(() => undefined)) ?? analysis.checkpoint);
-      this.analyses.update(id, { savepoint, checkpoint, jobId: undefined, operation: undefined, runningSince: undefined });
-      const fresh = this.analyses.findById(id)!;
-      if (!savepoint && !checkpoint) this.recomputeLater(fresh, 'stopped without a savepoint or checkpoint');
-      this.note(this.analyses.findById(id)!, 'STOPPED', savepoint ? `savepoint ${savepoint}` : 'stopped without a savepoint');
+      const checkpoint = savepoint ? pool.checkpoint : ((await this.target.latestCheckpoint(jobId).catch(() => undefined)) ?? pool.checkpoint);
+      this.pools.update(id, { savepoint, checkpoint, jobId: undefined, operation: undefined, runningSince: undefined });
+      for (const a of stopped) if (a.desiredState === 'STOPPED') this.note(a, 'STOPPED', savepoint ? `savepoint ${savepoint}` : 'stopped without a savepoint');
     } catch (error) {
-      this.analyses.update(id, { operation: undefined });
-      this.note(this.analyses.findById(id)!, 'STOPPING', `could not stop the job (${(error as Error).message.slice(0, 300)}); trying again`);
+      this.pools.update(id, { operation: undefined });
+      for (const a of stopped) this.note(a, 'STOPPING', `could not stop the job (${(error as Error).message.slice(0, 300)}); trying again`);
     } finally {
       this.actedAt.set(id, this.now());
     }
   }
 
   /**
-   * One more consecutive failure: FAILED with the cause, the next attempt after a growing
-   * wait. Without state to restore, or when restoring keeps failing, the next job recomputes.
+   * One more consecutive failure: FAILED with the cause, the next attempt after a growing wait.
+   * A restore that keeps failing is given up: the next job starts without state.
    */
-  private async recordFailure(analysis: Analysis, reason: string, checkpoint: string | undefined): Promise<void> {
-    const failures = analysis.failures + 1;
+  private async recordFailure(pool: Pool, reason: string, checkpoint: string | undefined): Promise<void> {
+    const failures = pool.failures + 1;
     const wait = backoffMs(failures, this.settings);
-    this.analyses.update(analysis.id, {
+    let fresh = this.pools.update(pool.id, {
       failures, nextAttemptAt: new Date(this.now() + wait).toISOString(), runningSince: undefined, jobId: undefined,
-      checkpoint: checkpoint ?? analysis.checkpoint,
+      checkpoint: checkpoint ?? pool.checkpoint,
     });
-    let fresh = this.analyses.findById(analysis.id)!;
-    const restorePoint = fresh.savepoint ?? fresh.checkpoint;
-    if (!restorePoint) this.recomputeLater(fresh, 'no checkpoint to restore');
-    else if (failures >= RESTORE_ATTEMPTS) this.recomputeLater(fresh, `restoring failed ${failures} times in a row`);
-    fresh = this.analyses.findById(analysis.id)!;
-    this.note(fresh, 'FAILED', `${reason}; next attempt in ${Math.round(wait / 1000)} s`);
-    this.logger.warn(`analysis ${analysis.id}: ${reason}`);
+    let next = 'restoring its last checkpoint';
+    if (!(fresh.savepoint ?? fresh.checkpoint)) next = 'no checkpoint to restore: its members recompute';
+    else if (failures >= RESTORE_ATTEMPTS) {
+      fresh = this.pools.update(pool.id, { checkpoint: undefined, savepoint: undefined });
+      next = `restoring failed ${failures} times in a row: its members recompute`;
+    }
+    for (const member of this.wanted(pool.id)) this.note(member, 'FAILED', `pool ${pool.id}: ${reason}; next attempt in ${Math.round(wait / 1000)} s, ${next}`);
+    this.logger.warn(`pool ${pool.id}: ${reason}`);
   }
 
   /** The state is gone: a new generation recomputes every window that could still change. */
@@ -235,29 +314,54 @@ export class Reconciler implements OnApplicationBootstrap {
   }
 
   /**
-   * Jobs with our prefix that no analysis expects (a deploy that timed out, a deleted analysis): cancelled.
-   * So are retained ones (a stopped Managed Flink application and its snapshots) no analysis expects.
+   * Jobs with our prefix that no pool expects (a deploy that timed out, a pool beyond
+   * FLAGSTREAM_MAX_POOLS, a job of an older version): cancelled. So are retained ones (a
+   * stopped Managed Flink application and its snapshots) no pool expects.
    */
-  private async cancelOrphans(jobs: Map<string, ObservedJob>, analyses: Analysis[]): Promise<void> {
-    const names = analyses.flatMap((a) => [a.jobId, a.jobName, a.operation?.jobName]).filter((n): n is string => Boolean(n));
+  private async cancelOrphans(jobs: Map<string, ObservedJob>): Promise<void> {
+    const names = poolIds(this.config.maxPools)
+      .map((id) => this.pools.get(id))
+      .flatMap((p) => [p.jobId, p.jobName, p.operation?.jobName])
+      .filter((n): n is string => Boolean(n));
     const expected = new Set([...names, ...names.map(applicationNameOf).filter(Boolean)]);
     for (const job of jobs.values()) {
       if (!job.name.startsWith(JOB_NAME_PREFIX) || !(isActive(job) || job.retained) || job.phase === 'STOPPING' || expected.has(job.id) || expected.has(job.name)) continue;
-      this.logger.warn(`cancelling job ${job.id} (${job.name}): no analysis expects it`);
+      this.logger.warn(`cancelling job ${job.id} (${job.name}): no pool expects it`);
       await this.target.cancel(job.id).catch((error: Error) => this.logger.warn(`could not cancel orphan job ${job.id}: ${error.message}`));
     }
   }
 
-  private async cancelJobsOf(id: string, jobs: Map<string, ObservedJob>): Promise<void> {
-    for (const job of jobs.values()) {
-      if (job.name.includes(`-${id}-g`) && (isActive(job) || job.retained)) await this.target.cancel(job.id).catch(() => undefined);
+  /** Each member's status follows its pool's job. */
+  private async noteMembers(poolId: string, observed: Observation): Promise<void> {
+    const pool = this.pools.get(poolId);
+    const job = pool.jobId ? observed.jobs.get(pool.jobId) : undefined;
+    let cause: string | undefined | null = null;
+    for (const member of this.analyses.inPool(poolId)) {
+      const next = memberStatus(member, pool, job);
+      if (!next) continue;
+      if (next.status === 'FAILED') {
+        if (member.status === 'FAILED') continue;
+        if (cause === null) cause = job ? await this.target.failureCause(job.id).catch(() => undefined) : undefined;
+        this.note(member, 'FAILED', cause ? `${next.reason}: ${cause}` : next.reason);
+        continue;
+      }
+      this.note(member, next.status, next.reason ?? (next.status === member.status ? member.statusMessage : undefined));
+    }
+  }
+
+  /** Tells each member (that still computes the same generation) the same thing. */
+  private tell(refs: MemberRef[], status: AnalysisStatus, reason: string): void {
+    for (const ref of refs) {
+      const analysis = this.analyses.findById(ref.id);
+      if (analysis && analysis.generation === ref.generation) this.note(analysis, status, reason);
     }
   }
 
   /** A status with its reason, and one line of history whenever either changes. */
   private note(analysis: Analysis, status: AnalysisStatus, reason?: string): void {
-    if (analysis.status === status && analysis.statusMessage === reason) return;
-    this.lifecycle.setStatus(analysis, status, reason);
+    const fresh = this.analyses.findById(analysis.id);
+    if (!fresh || (fresh.status === status && fresh.statusMessage === reason)) return;
+    this.lifecycle.setStatus(fresh, status, reason);
     this.history.add(analysis.id, { at: this.iso(), status, reason });
   }
 

@@ -103,6 +103,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
             statusChangedAt: { type: 'string', format: 'date-time' }, statusMessage: { type: 'string' },
             lateEvents: { type: 'integer', minimum: 0, description: 'Events older than the lateness horizon (FLAGSTREAM_LATENESS_HORIZON, default 1 h) when they arrived: counted here, in no row.' },
             lastResultAt: { type: ['string', 'null'], format: 'date-time', description: 'When a result row of the analysis was last stored.' },
+            pool: { type: ['string', 'null'], description: 'The pool (one Flink job, one reader of the events stream) that computes the analysis; adding, changing or stopping one of its members restarts the pool, and its other members recompute their last hour meanwhile. Null until assigned.' },
             createdAt: { type: 'string', format: 'date-time' }, updatedAt: { type: 'string', format: 'date-time' },
           },
         },

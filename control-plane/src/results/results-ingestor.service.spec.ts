@@ -15,15 +15,14 @@ const A = '00000000-0000-4000-8000-00000000000a';
 /** What the Flink job writes (docs/counting.md §3): Debezium envelopes. */
 const created = (after: Record<string, unknown>) => JSON.stringify({ before: null, after, op: 'c' });
 const retracted = (before: Record<string, unknown>) => JSON.stringify({ before, after: null, op: 'd' });
-const rowOf = (evaluations: number, version: number, extra: Record<string, unknown> = {}) => ({
+/** A row as the job writes it: its dimensions and measures in `fields`, the text of a JSON object (keys sorted, as Flink's JSON_OBJECT writes them). */
+const rowOf = (evaluations: number, version: number, extra: Record<string, unknown> = {}, fields: Record<string, unknown> = {}) => ({
   analysisId: A,
   generation: 1,
   type: 'row',
   windowStart: '2026-11-26T04:00:00Z',
   windowEnd: '2026-11-26T04:00:10Z',
-  flagKey: 'checkout',
-  variation: 1,
-  evaluations,
+  fields: JSON.stringify({ evaluations, flagKey: 'checkout', variation: 1, ...fields }),
   version,
   ...extra,
 });
@@ -50,10 +49,7 @@ describe('parseResultRecord', () => {
     const { windowStart, windowEnd } = rowOf(1, 1);
     const reordered = parseResultRecord(
       created({
-        variation: null,
-        evaluations: 1,
-        flagKey: 'x',
-        environment: 'prod',
+        fields: '{"variation":null,"evaluations":1,"flagKey":"x","environment":"prod"}',
         version: 1,
         type: 'row',
         windowEnd,
@@ -62,7 +58,30 @@ describe('parseResultRecord', () => {
         analysisId: A,
       }),
     );
-    expect(reordered).toMatchObject({ record: { dims: '[["environment","prod"],["flagKey","x"],["variation",null]]' } });
+    expect(reordered).toMatchObject({
+      record: { dims: '[["environment","prod"],["flagKey","x"],["variation",null]]', row: { windowStart: '2026-11-26T04:00:00.000Z', variation: null, flagKey: 'x', environment: 'prod', evaluations: 1 } },
+    });
+  });
+
+  it('reads a row\'s dimensions and measures from its fields only: exactly the grouped ones, whatever else `after` has', () => {
+    // grouped by environment alone: one dimension
+    const parsed = parseResultRecord(created({ ...rowOf(1, 1), fields: '{"environment":"prod","evaluations":4}', flagKey: 'ignored' }));
+    expect(parsed).toEqual({
+      type: 'row',
+      record: {
+        analysisId: A,
+        generation: 1,
+        version: 1,
+        dims: '[["environment","prod"]]',
+        row: { windowStart: '2026-11-26T04:00:00.000Z', windowEnd: '2026-11-26T04:00:10.000Z', environment: 'prod', evaluations: 4 },
+      },
+    });
+    // no dimension at all: the window is the key
+    expect(parseResultRecord(created({ ...rowOf(1, 1), fields: '{"evaluations":9}' }))).toMatchObject({ record: { dims: '[]', row: { evaluations: 9 } } });
+    // the window and version come from the envelope, never from fields
+    expect(parseResultRecord(created({ ...rowOf(1, 1), fields: '{"windowStart":"x","version":99,"evaluations":2}' }))).toMatchObject({
+      record: { version: 1, dims: '[]', row: { windowStart: '2026-11-26T04:00:00.000Z', evaluations: 2 } },
+    });
   });
 
   it('reads progress and late records', () => {
@@ -94,6 +113,14 @@ describe('parseResultRecord', () => {
       created({ ...rowOf(1, 1), windowStart: 'yesterday' }),
       created({ ...rowOf(1, 1), windowEnd: 12 }),
       created({ ...rowOf(1, 1), windowStart: '2026-13-45T99:00:00Z' }),
+      // fields must be the text of a JSON object
+      created({ ...rowOf(1, 1), fields: undefined }),
+      created({ ...rowOf(1, 1), fields: '{"evaluations":1' }),
+      created({ ...rowOf(1, 1), fields: '[1]' }),
+      created({ ...rowOf(1, 1), fields: 'null' }),
+      created({ ...rowOf(1, 1), fields: '"text"' }),
+      created({ ...rowOf(1, 1), fields: { evaluations: 1 } }),
+      created({ analysisId: A, generation: 1, type: 'row', windowStart: '2026-11-26T04:00:00Z', windowEnd: '2026-11-26T04:00:10Z', flagKey: 'x', evaluations: 1, version: 1 }),
       created({ ...progressOf('s0', 'soon') }),
       created({ ...progressOf('', '2026-11-26T04:00:10Z') }),
       created({ analysisId: A, generation: 1, type: 'late', bucketStart: '2026-11-26T04:00Z', lateEvents: 1.5 }),
@@ -213,7 +240,7 @@ describe('ResultsIngestor', () => {
   it('keeps a checkpoint per results shard and goes on from it after a restart', async () => {
     const records = {
       r0: [created(rowOf(1, 1, { generation: 2 })), created(rowOf(2, 2, { generation: 2 }))],
-      r1: [created(rowOf(5, 5, { generation: 2, flagKey: 'other' }))],
+      r1: [created(rowOf(5, 5, { generation: 2 }, { flagKey: 'other' }))],
     };
     const first = new FakeKinesis(records);
     await ingestor(first).pollOnce();
@@ -226,7 +253,7 @@ describe('ResultsIngestor', () => {
       { shard_id: 'r1', sequence_number: 'r1-1' },
     ]);
 
-    records.r1.push(created(rowOf(6, 6, { generation: 2, flagKey: 'other' })));
+    records.r1.push(created(rowOf(6, 6, { generation: 2 }, { flagKey: 'other' })));
     const restarted = new FakeKinesis(records);
     expect(await ingestor(restarted).pollOnce()).toBe(1);
     expect(restarted.iteratorRequests.map((r) => [r.ShardId, r.ShardIteratorType, r.StartingSequenceNumber])).toEqual([

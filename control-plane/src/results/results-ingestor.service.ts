@@ -8,6 +8,11 @@ import { ApplyOutcome, LateRecord, ProgressRecord, RESULTS_REPOSITORY, ResultRow
 
 /** Fields of a result row that are measures, not dimensions; the rest (but the window) identify the row. */
 const MEASURES = new Set(['evaluations', 'contexts']);
+/** Flink's JSON_OBJECT writes keys alphabetically; rows are served in the order CONTRACT §6 lists their fields. */
+const FIELD_ORDER = ['flagKey', 'variation', 'environment', 'contextKind'];
+const rank = (field: string) => (MEASURES.has(field) ? 2 : FIELD_ORDER.includes(field) ? 0 : 1);
+const byFieldOrder = ([a]: [string, unknown], [b]: [string, unknown]) =>
+  rank(a) - rank(b) || (FIELD_ORDER.indexOf(a) - FIELD_ORDER.indexOf(b)) || (a < b ? -1 : a > b ? 1 : 0);
 /** Fields of `after` that describe the record, not the row: never stored nor served. */
 const ENVELOPE_FIELDS = new Set(['analysisId', 'generation', 'type', 'version', 'windowStart', 'windowEnd']);
 const WARN_EVERY_MS = 60_000;
@@ -23,6 +28,8 @@ export type ResultRecord =
 /**
  * Reads one record of the results stream: a Debezium envelope `{"before", "after", "op"}`
  * whose `after` (of `op: "c"`) is a row, a progress report or a late-events bucket.
+ * A row's dimensions and measures arrive in `fields`, the text of a JSON object (one sink
+ * table fits every kind and member of a pool job); a row without it is malformed.
  * `op: "d"` is the retraction half of an update: the next `c` replaces the row anyway.
  * Never throws.
  */
@@ -47,9 +54,16 @@ export function parseResultRecord(text: string): ResultRecord {
       const windowEnd = isoTime(after.windowEnd);
       if (!windowStart || !windowEnd) return { type: 'malformed', reason: 'row without windowStart or windowEnd' };
       if (!isCount(after.version)) return { type: 'malformed', reason: 'row without version' };
+      let fields: unknown;
+      try {
+        fields = typeof after.fields === 'string' ? JSON.parse(after.fields) : undefined;
+      } catch {
+        fields = undefined;
+      }
+      if (!isObject(fields)) return { type: 'malformed', reason: 'row without fields (the text of a JSON object)' };
       const row: ResultRow = { windowStart, windowEnd };
       const dims: [string, unknown][] = [];
-      for (const [field, value] of Object.entries(after)) {
+      for (const [field, value] of Object.entries(fields).sort(byFieldOrder)) {
         if (ENVELOPE_FIELDS.has(field)) continue;
         row[field] = value;
         if (!MEASURES.has(field)) dims.push([field, value]);

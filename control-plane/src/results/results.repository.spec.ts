@@ -98,7 +98,7 @@ describe('SqliteResultsRepository', () => {
 
     it('lets the current generation replace a row of an older one whatever its version', () => {
       repo.applyRow(row(0, 50, 50));
-      set(A, { generation: 2 });
+      set(A, { generation: 2 }); // without generation_started_at (an analysis from before it): caught up
       expect(repo.applyRow(row(0, 2, 2, { generation: 2 }))).toBe('stored');
       expect(served().map((r) => r.evaluations)).toEqual([2]);
       expect(db.prepare('SELECT generation, version FROM results').get()).toEqual({ generation: 2, version: 2 });
@@ -245,6 +245,111 @@ describe('SqliteResultsRepository', () => {
       expect(db.prepare('SELECT count(*) AS n FROM result_progress').get()).toEqual({ n: 0 });
       expect(db.prepare('SELECT count(*) AS n FROM late_buckets').get()).toEqual({ n: 0 });
       expect(served(B, 't2')).toHaveLength(1);
+    });
+
+    /** Every open shard (s0, s1) reports `time` for `generation`. */
+    const progress = (time: string, generation: number, now?: Date) => {
+      for (const shard of ['s0', 's1']) repo.applyProgress({ analysisId: A, generation, shard, progressAt: at(time) }, ['s0', 's1'], now);
+    };
+    const pending = () => db.prepare('SELECT window_start, generation, version FROM pending_rows').all();
+    /** Generation 1 has read up to 04:10:30 and is replaced there by generation 2 (a replay, a recompute after a loss). */
+    const recompute = (generation = 2) => {
+      set(A, { generation });
+      repo.startGeneration(A, { dropRows: false }, new Date(at('04:10:30')));
+    };
+
+    it("keeps a recompute's partial rows aside until it has caught up with the older generation, then applies them once", () => {
+      repo.applyRow(row(620, 50, 50)); // window 04:10:20-04:10:30, open when generation 1 is replaced
+      progress('04:10:30', 1);
+      recompute();
+      expect(db.prepare('SELECT generation_started_at FROM analyses WHERE id = ?').get(A)).toEqual({ generation_started_at: at('04:10:30') });
+      expect(repo.applyRow(row(620, 2, 2, { generation: 2 }))).toBe('pending');
+      expect(served().map((r) => r.evaluations)).toEqual([50]);
+      progress('04:09:00', 2);
+      expect(repo.applyRow(row(620, 49, 49, { generation: 2 }))).toBe('pending');
+      expect(repo.applyRow(row(620, 40, 40, { generation: 2 }))).toBe('outdated'); // reordered: the pending one is newer
+      progress('04:10:29.999', 2);
+      expect(served().map((r) => r.evaluations)).toEqual([50]);
+      expect(pending()).toEqual([{ window_start: at('04:10:20'), generation: 2, version: 49 }]);
+      const caughtUp = new Date('2026-11-26T04:10:31Z');
+      progress('04:10:30', 2, caughtUp);
+      expect(served()).toMatchObject([{ evaluations: 49, final: false }]);
+      expect(served()[0]).not.toHaveProperty('updatedAt'); // the window is not final: it simply grows
+      expect(db.prepare('SELECT generation, version FROM results').get()).toEqual({ generation: 2, version: 49 });
+      expect(get(A).last_result_at).toBe(caughtUp.toISOString());
+      expect(pending()).toEqual([]);
+      progress('04:10:31', 2, new Date('2026-11-26T04:10:32Z')); // nothing left to move
+      expect(get(A).last_result_at).toBe(caughtUp.toISOString());
+      // Caught up: rows apply directly again.
+      expect(repo.applyRow(row(620, 51, 51, { generation: 2 }))).toBe('stored');
+      expect(served().map((r) => r.evaluations)).toEqual([51]);
+    });
+
+    it('applies a row final by the new generation progress before it has caught up, at once or when its window turns final', () => {
+      repo.applyRow(row(0, 50, 50)); // 04:00:00-04:00:10, final from 04:00:17
+      repo.applyRow(row(10, 20, 20)); // 04:00:10-04:00:20, final from 04:00:27
+      progress('04:10:30', 1);
+      recompute();
+      progress('04:00:20', 2);
+      expect(repo.applyRow(row(0, 50, 50, { generation: 2 }))).toBe('stored'); // final: as complete as it gets
+      expect(repo.applyRow(row(10, 21, 21, { generation: 2 }))).toBe('pending');
+      expect(served()).toMatchObject([
+        { evaluations: 50, final: true },
+        { evaluations: 20, final: false },
+      ]);
+      expect(served()[0]).not.toHaveProperty('updatedAt'); // unchanged
+      const turnsFinal = new Date('2026-11-26T04:10:40Z');
+      progress('04:00:27', 2, turnsFinal);
+      // Moved as applyRow would: the stored row was final by this progress and changes, so updatedAt.
+      expect(served()).toMatchObject([
+        { evaluations: 50, final: true },
+        { evaluations: 21, final: true, updatedAt: turnsFinal.toISOString() },
+      ]);
+      expect(pending()).toEqual([]);
+      expect(db.prepare('SELECT generation FROM results').all()).toEqual([{ generation: 2 }, { generation: 2 }]);
+    });
+
+    it("a further generation drops the older one's pending rows, and so does deleting", () => {
+      repo.applyRow(row(620, 50, 50));
+      progress('04:10:30', 1);
+      recompute(2);
+      expect(repo.applyRow(row(620, 2, 2, { generation: 2 }))).toBe('pending');
+      recompute(3);
+      expect(pending()).toEqual([]);
+      expect(repo.applyRow(row(620, 9, 9, { generation: 2 }))).toBe('stale-generation');
+      progress('04:10:30', 3);
+      expect(served().map((r) => r.evaluations)).toEqual([50]);
+      expect(repo.applyRow(row(620, 3, 3, { generation: 3 }))).toBe('stored'); // generation 3 has caught up
+      recompute(4);
+      expect(repo.applyRow(row(620, 1, 1, { generation: 4 }))).toBe('pending');
+      repo.deleteFor(A);
+      expect(pending()).toEqual([]);
+      expect(served()).toEqual([]);
+    });
+
+    it('a PUT (dropRows) leaves nothing to wait for: its rows apply directly', () => {
+      repo.applyRow(row(620, 50, 50));
+      progress('04:10:30', 1);
+      set(A, { generation: 2 });
+      repo.startGeneration(A, { dropRows: true }, new Date(at('04:10:30')));
+      expect(repo.applyRow(row(620, 2, 2, { generation: 2 }))).toBe('stored');
+      expect(served().map((r) => r.evaluations)).toEqual([2]);
+      expect(pending()).toEqual([]);
+    });
+
+    it('after catching up, a late change to a final row still sets updatedAt', () => {
+      repo.applyRow(row(620, 50, 50));
+      progress('04:10:30', 1);
+      recompute();
+      repo.applyRow(row(620, 49, 49, { generation: 2 }));
+      progress('04:10:30', 2);
+      expect(served()[0]).not.toHaveProperty('updatedAt');
+      progress('04:11:00', 2); // the window is final
+      repo.applyRow(row(620, 49, 49, { generation: 2 })); // re-sent, unchanged
+      expect(served()[0]).not.toHaveProperty('updatedAt');
+      const late = new Date('2026-11-26T04:20:00Z');
+      expect(repo.applyRow(row(620, 52, 52, { generation: 2 }), late)).toBe('stored');
+      expect(served()).toMatchObject([{ evaluations: 52, final: true, updatedAt: late.toISOString() }]);
     });
   });
 

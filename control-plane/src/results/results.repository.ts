@@ -58,11 +58,12 @@ export interface LateRecord {
  * What became of a record: `stored`, or why it was left out.
  * - `unknown-analysis`: no such analysis (deleted);
  * - `stale-generation`: written by a job of another generation than the analysis' current one;
- * - `outdated`: the stored row (or late bucket) of the same generation is newer (higher version or count);
+ * - `outdated`: the stored row (or late bucket, or pending row) of the same generation is newer (higher version or count);
  * - `before-results-from`: a row whose window starts before the analysis' resultsFrom;
- * - `before-read-from`: a late bucket before the analysis' readFrom rounded up to the minute (it would be cut short).
+ * - `before-read-from`: a late bucket before the analysis' readFrom rounded up to the minute (it would be cut short);
+ * - `pending`: a row kept aside until its generation has caught up (or its window is final), not yet served.
  */
-export type ApplyOutcome = 'stored' | 'unknown-analysis' | 'stale-generation' | 'outdated' | 'before-results-from' | 'before-read-from';
+export type ApplyOutcome = 'stored' | 'unknown-analysis' | 'stale-generation' | 'outdated' | 'before-results-from' | 'before-read-from' | 'pending';
 
 /**
  * What the results ingestor stores per analysis (docs/counting.md §4): rows keyed by
@@ -78,6 +79,12 @@ export interface ResultsRepository {
    * `resultsFrom` are not written. A row that was already final whose measures change gets
    * `updatedAt` = `now` (kept from then on, until the row is dropped). Sets the analysis'
    * `lastResultAt` = `now` whenever a row is stored.
+   *
+   * Nothing may look lost while a new generation re-reads history: a row that would replace one
+   * of an older generation, while the current generation has not caught up (its `progressAt` is
+   * before its `generationStartedAt`) and the row's window is not final, goes to the pending rows
+   * instead (keeping the higher version of a key) and the outcome is `pending`; `applyProgress`
+   * moves it into the results later.
    */
   applyRow(record: RowRecord, now?: Date): ApplyOutcome;
   /**
@@ -86,8 +93,11 @@ export interface ResultsRepository {
    * EndingSequenceNumber), or null while one of them has not reported. With `openShards`
    * undefined (the shard list could not be read) the per-shard progress is kept and the
    * analysis' `progressAt` is left as it is.
+   * Once `progressAt` is set, moves the pending rows into the results: all of them once the
+   * generation has caught up, else those whose window is final by the new `progressAt` (with
+   * `updatedAt` and `lastResultAt` = `now` as `applyRow` sets them).
    */
-  applyProgress(record: ProgressRecord, openShards: readonly string[] | undefined): ApplyOutcome;
+  applyProgress(record: ProgressRecord, openShards: readonly string[] | undefined, now?: Date): ApplyOutcome;
   /**
    * Stores the late-event count of one minute bucket (replacing one of an older generation, or of the
    * same generation with a count ≤ this one), then sets the analysis' `lateEvents` to the sum of its
@@ -98,14 +108,16 @@ export interface ResultsRepository {
   query(tenantId: string, analysisId: string, query: ResultsQuery): ServedRow[] | undefined;
   /**
    * To be called when the analysis' generation changes (PUT, replay, recompute after a lost job),
-   * ideally in the same transaction as the bump (this one nests): forgets the job's progress (the
+   * ideally in the same transaction as the bump (this one nests): sets `generationStartedAt` = `now`
+   * (the generation has caught up once its `progressAt` reaches it), forgets the job's progress (the
    * result_progress rows and the analysis' `progressAt`, so no row reads as final until the new job
-   * reports) and, with `dropRows` (a PUT: a new definition), the rows and the late buckets too,
-   * resetting `lateEvents` to 0 and `lastResultAt` to null. Without `dropRows` (a replay, a
-   * recompute) the stored rows stay, until the new generation's rows replace them.
+   * reports) and the pending rows of the older generation, and, with `dropRows` (a PUT: a new
+   * definition), the rows and the late buckets too, resetting `lateEvents` to 0 and `lastResultAt`
+   * to null. Without `dropRows` (a replay, a recompute) the stored rows stay, until the new
+   * generation's rows replace them (see `applyRow`: once they are at least as complete).
    */
-  startGeneration(analysisId: string, options: { dropRows: boolean }): void;
-  /** Drops everything stored for the analysis: `startGeneration(analysisId, { dropRows: true })`. */
+  startGeneration(analysisId: string, options: { dropRows: boolean }, now?: Date): void;
+  /** Drops everything stored for the analysis (pending rows too): `startGeneration(analysisId, { dropRows: true })`. */
   deleteFor(analysisId: string): void;
 }
 export const RESULTS_REPOSITORY = Symbol('ResultsRepository');
@@ -118,6 +130,7 @@ interface AnalysisState {
   results_from: string | null;
   read_from: string | null;
   progress_at: string | null;
+  generation_started_at: string | null;
 }
 
 interface StoredRow {
@@ -146,29 +159,26 @@ export class SqliteResultsRepository implements ResultsRepository {
       if (typeof analysis === 'string') return analysis;
       const { windowStart, windowEnd } = record.row;
       if (analysis.results_from !== null && Date.parse(windowStart) < Date.parse(analysis.results_from)) return 'before-results-from';
-      const stored = this.stmt(
-        'SELECT row, window_end, generation, version, updated_at FROM results WHERE analysis_id = ? AND window_start = ? AND dims = ?',
-      ).get(record.analysisId, windowStart, record.dims) as StoredRow | undefined;
-      let updatedAt: string | null = null;
-      if (stored) {
-        if (stored.generation >= record.generation && record.version < stored.version) return 'outdated';
-        updatedAt = stored.updated_at;
-        const storedRow = JSON.parse(stored.row) as ResultRow;
-        const storedEnd = stored.window_end ?? storedRow.windowEnd;
-        if (this.isFinal(storedEnd, analysis.progress_at) && !sameFields(storedRow, record.row)) updatedAt = now.toISOString();
+      const stored = this.stored(record.analysisId, windowStart, record.dims);
+      if (stored && stored.generation >= record.generation && record.version < stored.version) return 'outdated';
+      const olderRow = stored !== undefined && stored.generation < record.generation;
+      if (olderRow && !this.caughtUp(analysis, analysis.progress_at) && !this.isFinal(windowEnd, analysis.progress_at)) {
+        // The older generation's row may be more complete than this one: keep it served for now.
+        const changes = this.stmt(
+          `INSERT INTO pending_rows (analysis_id, window_start, dims, row, window_end, generation, version) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (analysis_id, window_start, dims) DO UPDATE SET row = excluded.row, window_end = excluded.window_end,
+               generation = excluded.generation, version = excluded.version
+             WHERE pending_rows.generation < excluded.generation OR pending_rows.version <= excluded.version`,
+        ).run(record.analysisId, windowStart, record.dims, JSON.stringify(record.row), windowEnd, record.generation, record.version).changes;
+        return changes ? 'pending' : 'outdated';
       }
-      this.stmt(
-        `INSERT INTO results (analysis_id, window_start, dims, row, window_end, generation, version, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (analysis_id, window_start, dims) DO UPDATE SET row = excluded.row, window_end = excluded.window_end,
-             generation = excluded.generation, version = excluded.version, updated_at = excluded.updated_at`,
-      ).run(record.analysisId, windowStart, record.dims, JSON.stringify(record.row), windowEnd, record.generation, record.version, updatedAt);
+      this.write(record.analysisId, record.dims, record.row, record.generation, record.version, stored, analysis.progress_at, now);
       this.stmt('UPDATE analyses SET last_result_at = ? WHERE id = ?').run(now.toISOString(), record.analysisId);
       return 'stored';
     })();
   }
 
-  applyProgress(record: ProgressRecord, openShards: readonly string[] | undefined): ApplyOutcome {
+  applyProgress(record: ProgressRecord, openShards: readonly string[] | undefined, now = new Date()): ApplyOutcome {
     return this.db.transaction((): ApplyOutcome => {
       const analysis = this.analysis(record.analysisId, record.generation);
       if (typeof analysis === 'string') return analysis;
@@ -198,6 +208,7 @@ export class SqliteResultsRepository implements ResultsRepository {
           if (min === null || at < min) min = at;
         }
         this.stmt('UPDATE analyses SET progress_at = ? WHERE id = ?').run(min, record.analysisId);
+        this.movePending(record.analysisId, analysis, min, now);
       }
       return 'stored';
     })();
@@ -238,10 +249,11 @@ export class SqliteResultsRepository implements ResultsRepository {
     });
   }
 
-  startGeneration(analysisId: string, options: { dropRows: boolean }): void {
+  startGeneration(analysisId: string, options: { dropRows: boolean }, now = new Date()): void {
     this.db.transaction(() => {
       this.stmt('DELETE FROM result_progress WHERE analysis_id = ?').run(analysisId);
-      this.stmt('UPDATE analyses SET progress_at = NULL WHERE id = ?').run(analysisId);
+      this.stmt('DELETE FROM pending_rows WHERE analysis_id = ?').run(analysisId);
+      this.stmt('UPDATE analyses SET progress_at = NULL, generation_started_at = ? WHERE id = ?').run(now.toISOString(), analysisId);
       if (options.dropRows) {
         this.stmt('DELETE FROM results WHERE analysis_id = ?').run(analysisId);
         this.stmt('DELETE FROM late_buckets WHERE analysis_id = ?').run(analysisId);
@@ -262,11 +274,70 @@ export class SqliteResultsRepository implements ResultsRepository {
 
   /** The analysis, or why a record of `generation` for it does not apply. */
   private analysis(analysisId: string, generation: number): AnalysisState | ApplyOutcome {
-    const analysis = this.stmt('SELECT generation, results_from, read_from, progress_at FROM analyses WHERE id = ?').get(analysisId) as
-      AnalysisState | undefined;
+    const analysis = this.stmt('SELECT generation, results_from, read_from, progress_at, generation_started_at FROM analyses WHERE id = ?').get(
+      analysisId,
+    ) as AnalysisState | undefined;
     if (!analysis) return 'unknown-analysis';
     if (analysis.generation !== generation) return 'stale-generation';
     return analysis;
+  }
+
+  private stored(analysisId: string, windowStart: string, dims: string): StoredRow | undefined {
+    return this.stmt('SELECT row, window_end, generation, version, updated_at FROM results WHERE analysis_id = ? AND window_start = ? AND dims = ?').get(
+      analysisId,
+      windowStart,
+      dims,
+    ) as StoredRow | undefined;
+  }
+
+  /**
+   * Writes a row over `stored` (checked by the caller), setting `updatedAt` when the stored row was
+   * final by `progressAt` and its fields change, keeping the stored `updatedAt` otherwise.
+   */
+  private write(
+    analysisId: string, dims: string, row: ResultRow, generation: number, version: number,
+    stored: StoredRow | undefined, progressAt: string | null, now: Date,
+  ): void {
+    let updatedAt: string | null = null;
+    if (stored) {
+      updatedAt = stored.updated_at;
+      const storedRow = JSON.parse(stored.row) as ResultRow;
+      if (this.isFinal(stored.window_end ?? storedRow.windowEnd, progressAt) && !sameFields(storedRow, row)) updatedAt = now.toISOString();
+    }
+    this.stmt(
+      `INSERT INTO results (analysis_id, window_start, dims, row, window_end, generation, version, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (analysis_id, window_start, dims) DO UPDATE SET row = excluded.row, window_end = excluded.window_end,
+           generation = excluded.generation, version = excluded.version, updated_at = excluded.updated_at`,
+    ).run(analysisId, row.windowStart, dims, JSON.stringify(row), row.windowEnd, generation, version, updatedAt);
+  }
+
+  /** Moves the pending rows of the current generation into the results: all once it has caught up, else those final by `progressAt`. */
+  private movePending(analysisId: string, analysis: AnalysisState, progressAt: string | null, now: Date): void {
+    let endsBy: string; // the latest windowEnd to move (ISO strings of Date#toISOString compare as the times they name)
+    if (this.caughtUp(analysis, progressAt)) endsBy = '\uffff';
+    else if (progressAt !== null) endsBy = new Date(Date.parse(progressAt) - this.graceMs).toISOString();
+    else return;
+    const pending = this.stmt(
+      'SELECT window_start, dims, row, version FROM pending_rows WHERE analysis_id = ? AND generation = ? AND window_end <= ?',
+    ).all(analysisId, analysis.generation, endsBy) as { window_start: string; dims: string; row: string; version: number }[];
+    let moved = false;
+    for (const p of pending) {
+      const stored = this.stored(analysisId, p.window_start, p.dims);
+      // Pending rows wait over rows of an older generation; should one of this generation be stored, the higher version wins.
+      if (!stored || stored.generation < analysis.generation || p.version >= stored.version) {
+        this.write(analysisId, p.dims, JSON.parse(p.row) as ResultRow, analysis.generation, p.version, stored, progressAt, now);
+        moved = true;
+      }
+      this.stmt('DELETE FROM pending_rows WHERE analysis_id = ? AND window_start = ? AND dims = ?').run(analysisId, p.window_start, p.dims);
+    }
+    if (moved) this.stmt('UPDATE analyses SET last_result_at = ? WHERE id = ?').run(now.toISOString(), analysisId);
+  }
+
+  /** Whether the current generation has read everything the one it replaced had read (always, for analyses without generationStartedAt). */
+  private caughtUp(analysis: AnalysisState, progressAt: string | null): boolean {
+    if (analysis.generation_started_at === null) return true;
+    return progressAt !== null && Date.parse(progressAt) >= Date.parse(analysis.generation_started_at);
   }
 
   private isFinal(windowEnd: string, progressAt: string | null): boolean {

@@ -60,6 +60,20 @@ const MIGRATIONS: string[] = [
      id INTEGER PRIMARY KEY AUTOINCREMENT, analysis_id TEXT NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
      at TEXT NOT NULL, status TEXT NOT NULL, reason TEXT);
    CREATE INDEX health_history_analysis ON health_history(analysis_id, id);`,
+  // Pools (docs/pools.md): analyses share jobs. The reconciler's job, operation, restore
+  // point and backoff move from the analysis to its pool; a new generation's rows wait in
+  // pending_rows until that generation has caught up with the one it replaces.
+  `CREATE TABLE pools (
+     id TEXT PRIMARY KEY, generation INTEGER NOT NULL DEFAULT 0, members TEXT NOT NULL DEFAULT '[]', sql TEXT,
+     job_id TEXT, job_name TEXT, operation TEXT, checkpoint TEXT, savepoint TEXT,
+     failures INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, running_since TEXT);
+   ALTER TABLE analyses ADD COLUMN pool TEXT;
+   ALTER TABLE analyses ADD COLUMN generation_started_at TEXT;
+   CREATE TABLE pending_rows (
+     analysis_id TEXT NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+     window_start TEXT NOT NULL, dims TEXT NOT NULL, row TEXT NOT NULL, window_end TEXT NOT NULL,
+     generation INTEGER NOT NULL, version INTEGER NOT NULL,
+     PRIMARY KEY (analysis_id, window_start, dims));`,
 ];
 
 export function openDatabase(dataDir: string): Db {

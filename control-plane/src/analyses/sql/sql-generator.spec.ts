@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSql, fill, AnalysisSpec, StreamSettings } from './sql-generator';
+import { generateSql, generatePoolSql, fill, AnalysisSpec, PoolMemberSpec, StreamSettings } from './sql-generator';
 import { intervalParam, parseDuration, stringParam, option } from './literals';
 import { loadTemplates, TEMPLATES_DIR } from './templates';
 
@@ -13,23 +13,33 @@ const at = { at: new Date('2026-11-25T16:00:00.000Z') };
 const base64Literals = (sql: string) => [...sql.matchAll(/FROM_BASE64\('([^']*)'\)/g)].map((m) => Buffer.from(m[1], 'base64').toString('utf8'));
 const spec = (params: AnalysisSpec['params'], more: Partial<AnalysisSpec> = {}): AnalysisSpec =>
   ({ id: 'a', tenantKey: 't', kind: 'flag-evaluations', generation: 1, params, ...more });
+const member = (id: string, readFrom: string, params: AnalysisSpec['params'], more: Partial<AnalysisSpec> = {}): PoolMemberSpec =>
+  ({ ...spec(params, { id, ...more }), readFrom: new Date(readFrom) });
 /** The statement starting with `head`, up to its `;`. */
 const statement = (sql: string, head: string) => {
   const from = sql.indexOf(head);
   if (from < 0) throw new Error(`no statement ${head}`);
   return sql.slice(from, sql.indexOf(';', from) + 1);
 };
+const count = (text: string, needle: string) => text.split(needle).length - 1;
 
 /**
- * The script the Java side runs in its tests (flink-sql/runner: SqlRunnerPlannerTest plans it with
- * the real connectors, FlagEvaluationsPipelineTest runs it on a MiniCluster). Regenerate it after a
- * template change with FLAGSTREAM_UPDATE_SQL_FIXTURES=1 npx jest control-plane/src/analyses/sql.
+ * The scripts the Java side runs in its tests (flink-sql/runner: SqlRunnerPlannerTest plans them with
+ * the real connectors, FlagEvaluationsPipelineTest and PoolPipelineTest run them on a MiniCluster).
+ * Regenerate them after a template change with FLAGSTREAM_UPDATE_SQL_FIXTURES=1 npx jest control-plane/src/analyses/sql.
  */
-const FIXTURE = join(TEMPLATES_DIR, '..', 'runner', 'src', 'test', 'resources', 'generated', 'flag-evaluations.sql');
+const FIXTURES = join(TEMPLATES_DIR, '..', 'runner', 'src', 'test', 'resources', 'generated');
 const FIXTURE_SPEC: AnalysisSpec = {
   id: 'an-fixture', tenantKey: 'acme', environment: 'production', kind: 'flag-evaluations', generation: 7,
   params: { window: '10s', flagKeys: ['new-checkout', 'dark-mode'] },
 };
+/** Two tenants, different readFrom, groupBy and flagKeys (PoolPipelineTest's expectations follow from these). */
+const POOL_FIXTURE: PoolMemberSpec[] = [
+  { id: 'an-pool-a', tenantKey: 'acme', environment: 'production', kind: 'flag-evaluations', generation: 3,
+    params: { window: '10s', flagKeys: ['new-checkout'] }, readFrom: new Date('2026-11-25T15:00:00.000Z') },
+  { id: 'an-pool-b', tenantKey: 'globex', kind: 'flag-evaluations', generation: 11,
+    params: { window: '1m', groupBy: ['environment', 'variation'] }, readFrom: new Date('2026-11-25T15:59:00.000Z') },
+];
 
 describe('SQL generator', () => {
   it('binds every user value as a base64 literal that decodes to it exactly', () => {
@@ -55,7 +65,21 @@ describe('SQL generator', () => {
     expect(sql(undefined)).toContain('GROUP BY windowStart, flagKey, variation;');
     expect(sql(['environment', 'flagKey'])).toContain('GROUP BY windowStart, flagKey, environment;');
     expect(sql([])).toContain('GROUP BY windowStart;');
-    expect(statement(sql(['variation']), 'CREATE TEMPORARY TABLE result_rows')).toMatch(/windowEnd TIMESTAMP_LTZ\(3\),\n\s+variation BIGINT,\n\s+evaluations BIGINT,\n\s+version BIGINT\n/);
+  });
+
+  it('writes a row\'s dimensions and measure as one JSON object, dimensions in the fixed order, nulls kept', () => {
+    const fields = (groupBy?: ('flagKey' | 'variation' | 'environment')[]) =>
+      statement(generateSql(spec({ window: '1m', groupBy }), streams, at, templates), 'CREATE TEMPORARY VIEW rows_0').match(/JSON_OBJECT\(.*\) AS fields/)?.[0];
+    expect(fields(undefined)).toBe("JSON_OBJECT(KEY 'flagKey' VALUE flagKey, KEY 'variation' VALUE variation, KEY 'evaluations' VALUE SUM(evaluations) NULL ON NULL) AS fields");
+    expect(fields(['environment', 'variation', 'flagKey'])).toBe(
+      "JSON_OBJECT(KEY 'flagKey' VALUE flagKey, KEY 'variation' VALUE variation, KEY 'environment' VALUE environment, KEY 'evaluations' VALUE SUM(evaluations) NULL ON NULL) AS fields",
+    );
+    expect(fields([])).toBe("JSON_OBJECT(KEY 'evaluations' VALUE SUM(evaluations) NULL ON NULL) AS fields");
+    // one shape for every kind, grouping and member
+    const sql = generateSql(spec({ window: '1m', groupBy: ['environment'] }), streams, at, templates);
+    expect(statement(sql, 'CREATE TEMPORARY TABLE result_rows')).toContain(
+      '  windowStart TIMESTAMP_LTZ(3),\n  windowEnd TIMESTAMP_LTZ(3),\n  fields STRING,\n  version BIGINT\n)',
+    );
   });
 
   it('has no watermark: windows come from eventTime in an updating aggregate, late summaries count apart', () => {
@@ -63,38 +87,41 @@ describe('SQL generator', () => {
     expect(withoutComments(sql)).not.toMatch(/WATERMARK|TUMBLE|HOP\(|CUMULATE|DESCRIPTOR/);
     expect(sql).toContain('proc_time AS PROCTIME()');
     expect(sql).toContain('e.eventTime - MOD(e.eventTime, CAST(7200000 AS BIGINT)) AS windowStart');
-    const rows = statement(sql, 'INSERT INTO result_rows');
-    expect(rows).toContain('TO_TIMESTAMP_LTZ(windowStart, 3), TO_TIMESTAMP_LTZ(windowStart + CAST(7200000 AS BIGINT), 3)');
-    expect(rows).toContain('SUM(evaluations), COUNT(*)');
-    expect(statement(sql, 'CREATE TEMPORARY VIEW counters')).toContain('WHERE e.late IS NOT TRUE');
-    const late = statement(sql, 'INSERT INTO result_late');
+    const rows = statement(sql, 'CREATE TEMPORARY VIEW rows_0');
+    expect(rows).toContain('TO_TIMESTAMP_LTZ(windowStart, 3) AS windowStart, TO_TIMESTAMP_LTZ(windowStart + CAST(7200000 AS BIGINT), 3) AS windowEnd');
+    expect(rows).toContain('COUNT(*) AS version');
+    expect(statement(sql, 'CREATE TEMPORARY VIEW counters_0')).toContain('WHERE e.late IS NOT TRUE');
+    const late = statement(sql, 'CREATE TEMPORARY VIEW late_0');
     expect(late).toContain('WHERE late IS TRUE');
     expect(late).toContain('receivedAt - MOD(receivedAt, 60000)');
   });
 
-  it('deduplicates the tenant\'s summaries by (payloadId, eventIndex), first by processing time, for rows and late counts alike', () => {
+  it('deduplicates by (tenant, environment, payloadId, eventIndex), first by processing time, before the member\'s filters', () => {
     const sql = generateSql(spec({ window: '1m' }, { tenantKey: 'acme', environment: 'prod' }), streams, at, templates);
-    const summaries = statement(sql, 'CREATE TEMPORARY VIEW summaries');
-    expect(summaries).toContain('ROW_NUMBER() OVER (PARTITION BY payloadId, eventIndex ORDER BY proc_time) AS occurrence');
-    expect(summaries).toContain('WHERE occurrence = 1');
-    expect(summaries).toContain(`AND tenant = ${stringParam('acme')}\n    AND environment = ${stringParam('prod')}`);
-    expect(statement(sql, 'CREATE TEMPORARY VIEW counters')).toContain('FROM summaries AS e');
-    expect(statement(sql, 'INSERT INTO result_late')).toContain('FROM summaries WHERE');
-    // one dedup for both: the view is planned once
+    const dedup = statement(sql, 'CREATE TEMPORARY VIEW deduplicated');
+    expect(dedup).toContain('ROW_NUMBER() OVER (PARTITION BY tenant, environment, payloadId, eventIndex ORDER BY proc_time) AS occurrence');
+    expect(dedup).toContain('WHERE occurrence = 1');
+    expect(dedup).toContain(`WHERE kind IN ('summary')\n    AND tenant IN (${stringParam('acme')})`);
+    const summaries = statement(sql, 'CREATE TEMPORARY VIEW summaries_0');
+    expect(summaries).toContain('FROM deduplicated');
+    expect(summaries).toContain(`AND tenant = ${stringParam('acme')}\n  AND environment = ${stringParam('prod')}\n  AND receivedAt >= CAST(1795622400000 AS BIGINT)`);
+    expect(statement(sql, 'CREATE TEMPORARY VIEW counters_0')).toContain('FROM summaries_0 AS e');
+    expect(statement(sql, 'CREATE TEMPORARY VIEW late_0')).toContain('FROM summaries_0 WHERE');
+    // one dedup for every member and output: the view is planned once
     expect(sql).toContain("SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';");
     expect(generateSql(spec({ window: '1m' }), streams, at, templates)).not.toContain('AND environment =');
   });
 
   it('filters flags after unnesting the counters', () => {
     const sql = generateSql(spec({ window: '1m', flagKeys: ['x', 'y'] }), streams, at, templates);
-    expect(statement(sql, 'CREATE TEMPORARY VIEW counters')).toContain(`AND f.flagKey IN (${stringParam('x')}, ${stringParam('y')})`);
+    expect(statement(sql, 'CREATE TEMPORARY VIEW counters_0')).toContain(`AND f.flagKey IN (${stringParam('x')}, ${stringParam('y')})`);
     expect(generateSql(spec({ window: '1m', flagKeys: [] }), streams, at, templates)).not.toContain('f.flagKey IN');
   });
 
   it('bounds state by time-to-live (dedup: horizon + retention; rows: window + horizon + retention) and emits in 1 s mini-batches', () => {
     const sql = generateSql(spec({ window: '1h' }), { ...streams, latenessHorizonSeconds: 7200, retentionHours: 48 }, at, templates);
     expect(sql).toContain(`SET 'table.exec.state.ttl' = '${(7200 + 48 * 3600) * 1000} ms';`);
-    expect(statement(sql, 'INSERT INTO result_rows')).toContain(`SELECT /*+ STATE_TTL('counters' = '${(3600 + 7200 + 48 * 3600) * 1000} ms') */`);
+    expect(statement(sql, 'CREATE TEMPORARY VIEW rows_0')).toContain(`SELECT /*+ STATE_TTL('counters_0' = '${(3600 + 7200 + 48 * 3600) * 1000} ms') */`);
     expect(sql).toContain("SET 'table.exec.mini-batch.enabled' = 'true';");
     expect(sql).toContain("SET 'table.exec.mini-batch.allow-latency' = '1 s';");
     expect(sql).toContain("SET 'table.exec.mini-batch.size' = '1000';");
@@ -102,8 +129,7 @@ describe('SQL generator', () => {
 
   it('writes rows, progress and late counts with their generation, as Debezium JSON partitioned by analysisId', () => {
     const sql = generateSql(spec({ window: '1m' }, { id: 'an-9', generation: 12 }), streams, at, templates);
-    const tables = { result_rows: 'row', result_progress: 'progress', result_late: 'late' };
-    for (const [table, type] of Object.entries(tables)) {
+    for (const table of ['result_rows', 'result_progress', 'result_late']) {
       const ddl = statement(sql, `CREATE TEMPORARY TABLE ${table} (`);
       expect(ddl).toMatch(/^CREATE TEMPORARY TABLE \w+ \(\n  analysisId STRING,\n  generation BIGINT,\n  `type` STRING,\n/);
       expect(ddl).toContain(') PARTITIONED BY (analysisId) WITH (');
@@ -114,14 +140,20 @@ describe('SQL generator', () => {
       expect(ddl).toContain("'aws.http.protocol.version' = 'HTTP1_1'");
       expect(ddl).toContain("'sink.flush-buffer.timeout' = '1000'");
       expect(ddl).not.toContain('sink.partitioner');
-      expect(statement(sql, `INSERT INTO ${table}`)).toMatch(new RegExp(`SELECT (/\\*\\+ .* \\*/\\s+)?${escape(stringParam('an-9'))}, CAST\\(12 AS BIGINT\\), '${type}',`));
     }
+    const id = `${stringParam('an-9')} AS analysisId, CAST(12 AS BIGINT) AS generation`;
+    expect(statement(sql, 'CREATE TEMPORARY VIEW rows_0')).toContain(`${id}, 'row' AS \`type\``);
+    expect(statement(sql, 'CREATE TEMPORARY VIEW late_0')).toContain(`${id}, 'late' AS \`type\``);
+    expect(statement(sql, 'INSERT INTO result_rows')).toBe('INSERT INTO result_rows\nSELECT analysisId, generation, `type`, windowStart, windowEnd, fields, version FROM rows_0;');
+    expect(statement(sql, 'INSERT INTO result_late')).toBe('INSERT INTO result_late\nSELECT analysisId, generation, `type`, bucketStart, lateEvents FROM late_0;');
     expect(statement(sql, 'CREATE TEMPORARY TABLE result_progress (')).toContain('shard STRING,\n  progressAt TIMESTAMP_LTZ(3)\n)');
     expect(statement(sql, 'CREATE TEMPORARY TABLE result_late (')).toContain('bucketStart TIMESTAMP_LTZ(3),\n  lateEvents BIGINT\n)');
     const progress = statement(sql, 'INSERT INTO result_progress');
+    expect(progress).toContain("SELECT m.analysisId, m.generation, 'progress', h.shard, TO_TIMESTAMP_LTZ(MAX(h.eventTime), 3)");
     expect(progress).toContain("WHERE kind = 'heartbeat' AND tenant = '' AND shard IS NOT NULL");
-    expect(progress).toContain('TO_TIMESTAMP_LTZ(MAX(eventTime), 3)');
-    expect(progress).toContain('GROUP BY shard;');
+    expect(progress).toContain(`ARRAY[ROW(${stringParam('an-9')}, CAST(12 AS BIGINT))] AS members`);
+    expect(progress).toContain('CROSS JOIN UNNEST(h.members) AS m (analysisId, generation)');
+    expect(progress).toContain('GROUP BY m.analysisId, m.generation, h.shard;');
   });
 
   it('reads every integer as BIGINT, so a version or variation beyond INT cannot drop a summary', () => {
@@ -149,16 +181,108 @@ describe('SQL generator', () => {
     expect(sql).not.toContain('aws.credentials');
   });
 
-  it('generates exactly the script the Flink tests run (flink-sql/runner/src/test/resources/generated)', () => {
-    const sql = generateSql(FIXTURE_SPEC, streams, at, templates);
-    if (process.env.FLAGSTREAM_UPDATE_SQL_FIXTURES === '1') writeFileSync(FIXTURE, sql);
-    expect(existsSync(FIXTURE)).toBe(true);
-    expect(sql).toBe(readFileSync(FIXTURE, 'utf8'));
+  it('generates exactly the scripts the Flink tests run (flink-sql/runner/src/test/resources/generated)', () => {
+    const fixtures = {
+      'flag-evaluations.sql': generateSql(FIXTURE_SPEC, streams, at, templates),
+      'pool.sql': generatePoolSql(POOL_FIXTURE, streams, templates),
+    };
+    for (const [name, sql] of Object.entries(fixtures)) {
+      const file = join(FIXTURES, name);
+      if (process.env.FLAGSTREAM_UPDATE_SQL_FIXTURES === '1') writeFileSync(file, sql);
+      expect(existsSync(file)).toBe(true);
+      expect(sql).toBe(readFileSync(file, 'utf8'));
+    }
   });
 
   it('rejects a template placeholder without a value, and a value without a placeholder', () => {
     expect(() => fill('SELECT {{a}}', {})).toThrow('{{a}}');
     expect(() => fill('SELECT 1', { a: 'x' })).toThrow('a');
+  });
+});
+
+describe('pool SQL generator', () => {
+  const a = member('an-a', '2026-11-25T15:50:00.000Z', { window: '10s', flagKeys: ['x'] }, { tenantKey: 'acme', environment: 'prod', generation: 4 });
+  const b = member('an-b', '2026-11-25T15:40:00.000Z', { window: '1m', groupBy: ['environment'] }, { tenantKey: 'globex', generation: 9 });
+  const c = member('an-c', '2026-11-25T15:55:00.000Z', { window: '1h' }, { tenantKey: 'acme', generation: 0 });
+  const sql = generatePoolSql([a, b, c], streams, templates);
+
+  it('is the single analysis\' script for a pool of one', () => {
+    expect(generateSql(spec({ window: '1m' }), streams, at, templates)).toBe(generatePoolSql([{ ...spec({ window: '1m' }), readFrom: at.at }], streams, templates));
+  });
+
+  it('refuses no members, a duplicate id, an unknown kind and a readFrom that is no time', () => {
+    expect(() => generatePoolSql([], streams, templates)).toThrow('at least one member');
+    expect(() => generatePoolSql([a, b, { ...c, id: 'an-a' }], streams, templates)).toThrow('duplicate pool member "an-a"');
+    expect(() => generatePoolSql([{ ...a, kind: 'unique-contexts' as 'flag-evaluations' }], streams, templates)).toThrow('unknown kind');
+    expect(() => generatePoolSql([{ ...a, readFrom: new Date('nope') }], streams, templates)).toThrow('readFrom');
+  });
+
+  it('reads one source from the earliest member\'s readFrom, and writes three sinks with one INSERT each', () => {
+    expect(count(sql, 'CREATE TEMPORARY TABLE events')).toBe(1);
+    expect(statement(sql, 'CREATE TEMPORARY TABLE events')).toContain("'scan.stream.initpos-timestamp' = '1795621200.000'"); // b: 15:40
+    for (const table of ['result_rows', 'result_progress', 'result_late']) {
+      expect(count(sql, `CREATE TEMPORARY TABLE ${table} (`)).toBe(1);
+      expect(count(sql, `INSERT INTO ${table}`)).toBe(1);
+    }
+    expect(count(sql, 'INSERT INTO')).toBe(3);
+    expect(sql.match(/'connector' = /g)).toHaveLength(4);
+  });
+
+  it('deduplicates once over the members\' tenants, each named once', () => {
+    expect(count(sql, 'ROW_NUMBER()')).toBe(1);
+    expect(statement(sql, 'CREATE TEMPORARY VIEW deduplicated')).toContain(`AND tenant IN (${stringParam('acme')}, ${stringParam('globex')})`);
+  });
+
+  it('gives every member its own views, suffixed by its index, filtered by its tenant, environment and readFrom', () => {
+    const summaries = [0, 1, 2].map((i) => statement(sql, `CREATE TEMPORARY VIEW summaries_${i} AS`));
+    expect(summaries[0]).toContain(`AND tenant = ${stringParam('acme')}\n  AND environment = ${stringParam('prod')}\n  AND receivedAt >= CAST(${Date.parse('2026-11-25T15:50:00Z')} AS BIGINT);`);
+    expect(summaries[1]).toContain(`AND tenant = ${stringParam('globex')}\n  AND receivedAt >= CAST(${Date.parse('2026-11-25T15:40:00Z')} AS BIGINT);`);
+    expect(summaries[2]).toContain(`AND tenant = ${stringParam('acme')}\n  AND receivedAt >= CAST(${Date.parse('2026-11-25T15:55:00Z')} AS BIGINT);`);
+    expect(statement(sql, 'CREATE TEMPORARY VIEW counters_0')).toContain(`FROM summaries_0 AS e`);
+    expect(statement(sql, 'CREATE TEMPORARY VIEW counters_0')).toContain(`AND f.flagKey IN (${stringParam('x')})`);
+    expect(statement(sql, 'CREATE TEMPORARY VIEW counters_1')).not.toContain('f.flagKey IN');
+    expect(statement(sql, 'CREATE TEMPORARY VIEW rows_1')).toContain("JSON_OBJECT(KEY 'environment' VALUE environment, KEY 'evaluations' VALUE SUM(evaluations) NULL ON NULL)");
+    expect(statement(sql, 'CREATE TEMPORARY VIEW rows_1')).toContain('GROUP BY windowStart, environment;');
+    // view names never carry user text
+    const views = [...sql.matchAll(/CREATE TEMPORARY VIEW (\S+) AS/g)].map((m) => m[1]);
+    expect(views).toEqual(['deduplicated', ...[0, 1, 2].flatMap((i) => [`summaries_${i}`, `counters_${i}`, `rows_${i}`, `late_${i}`])]);
+  });
+
+  it('keeps each member\'s own row state TTL and generation', () => {
+    const ttl = (i: number) => /STATE_TTL\('counters_\d+' = '(\d+) ms'\)/.exec(statement(sql, `CREATE TEMPORARY VIEW rows_${i}`))?.[1];
+    expect([0, 1, 2].map(ttl)).toEqual([10_000, 60_000, 3_600_000].map((w) => String(w + 3600_000 + 24 * 3600_000)));
+    expect(statement(sql, 'CREATE TEMPORARY VIEW rows_1')).toContain(`${stringParam('an-b')} AS analysisId, CAST(9 AS BIGINT) AS generation`);
+    expect(statement(sql, 'CREATE TEMPORARY VIEW late_2')).toContain(`${stringParam('an-c')} AS analysisId, CAST(0 AS BIGINT) AS generation`);
+  });
+
+  it('unions the members\' rows and late counts in the given order, and fans every heartbeat out to every member', () => {
+    expect(statement(sql, 'INSERT INTO result_rows')).toBe(
+      'INSERT INTO result_rows\n' +
+        [0, 1, 2].map((i) => `SELECT analysisId, generation, \`type\`, windowStart, windowEnd, fields, version FROM rows_${i}`).join('\nUNION ALL\n') + ';',
+    );
+    expect(statement(sql, 'INSERT INTO result_late')).toBe(
+      'INSERT INTO result_late\n' + [0, 1, 2].map((i) => `SELECT analysisId, generation, \`type\`, bucketStart, lateEvents FROM late_${i}`).join('\nUNION ALL\n') + ';',
+    );
+    expect(statement(sql, 'INSERT INTO result_progress')).toContain(
+      `ARRAY[ROW(${stringParam('an-a')}, CAST(4 AS BIGINT)), ROW(${stringParam('an-b')}, CAST(9 AS BIGINT)), ROW(${stringParam('an-c')}, CAST(0 AS BIGINT))] AS members`,
+    );
+    // the order given is kept (callers sort)
+    const reversed = generatePoolSql([c, b, a], streams, templates);
+    expect(statement(reversed, 'CREATE TEMPORARY VIEW summaries_0')).toContain(`>= CAST(${Date.parse('2026-11-25T15:55:00Z')} AS BIGINT)`);
+  });
+
+  it('explains a kind\'s views once, at its first member', () => {
+    expect(statement(sql, '-- flag-evaluations, member 0')).toBeTruthy();
+    expect(sql).not.toContain('-- flag-evaluations, member 1');
+    expect(sql.slice(sql.indexOf('CREATE TEMPORARY VIEW summaries_1'), sql.indexOf('-- ONE INSERT per sink table'))).not.toMatch(/^--/m);
+    expect(sql).not.toMatch(/\n\n\n/);
+  });
+
+  it('binds every member\'s user values as base64 literals', () => {
+    const evil = member("x'); DROP --", '2026-11-25T15:00:00.000Z', { window: '10s', flagKeys: ['🚩 "k"'] }, { tenantKey: "t'1", environment: '{{e}}' });
+    const pool = generatePoolSql([a, evil], streams, templates);
+    expect(base64Literals(pool)).toEqual(expect.arrayContaining(["x'); DROP --", '🚩 "k"', "t'1", '{{e}}']));
+    for (const text of ["x'); DROP --", '🚩', "t'1", '{{e}}']) expect(pool).not.toContain(text);
   });
 });
 

@@ -2,9 +2,12 @@ import type { FlagEvaluationsParams } from '@flagstream/schemas';
 import { durationSeconds, intParam, option, parseDuration, stringParam } from './literals';
 
 /**
- * The SQL generator: a pure function from an analysis definition and the pipeline's
- * settings to the Flink SQL script of that analysis' job. No I/O here: templates
- * are passed in (see templates.ts), so every case can be tested without Flink.
+ * The SQL generator: a pure function from analysis definitions and the pipeline's settings
+ * to the Flink SQL script of one job. A job is a pool (docs/pools.md): one `events` source
+ * read once, one shared deduplication, and per member analysis its own views; every member
+ * writes into the same three sink tables, with ONE INSERT per table (a UNION ALL over the
+ * members). No I/O here: templates are passed in (see templates.ts), so every case can be
+ * tested without Flink.
  */
 
 /** The params' type comes from their JSON Schema (schemas/analyses), like everywhere else. */
@@ -19,6 +22,11 @@ export interface AnalysisSpec {
   params: FlagEvaluationsParams;
   /** The analysis' recomputation count (docs/counting.md §5); every record the job writes carries it. */
   generation: number;
+}
+
+export interface PoolMemberSpec extends AnalysisSpec {
+  /** Records received (receivedAt, ms) before this are not this member's; the pool's source starts at the earliest member's readFrom. */
+  readFrom: Date;
 }
 
 export interface StreamSettings {
@@ -42,58 +50,121 @@ export interface Templates {
   settings: string;
   eventsSource: string;
   resultsSink: string;
+  /** The pool's one dedup view (`deduplicated`). */
+  deduplicate: string;
   progress: string;
+  /** The INSERTs of rows and late counts, one per sink table. */
+  poolInserts: string;
+  /** Per kind: the views of one member (`rows_N`, `late_N`), N = {{member}}. */
   kinds: { 'flag-evaluations': string };
 }
 
 export const DEFAULT_GROUP_BY: GroupByField[] = ['flagKey', 'variation'];
 
-/** The result columns of each dimension (columns of the `counters` view); the order is fixed so rows are stable. */
-const DIMENSIONS: Record<GroupByField, { column: string; type: string }> = {
-  flagKey: { column: 'flagKey', type: 'STRING' },
-  variation: { column: 'variation', type: 'BIGINT' },
-  environment: { column: 'environment', type: 'STRING' },
-};
+/** The dimensions in the fixed order of a row's fields (columns of the `counters_N` view), so rows are stable. */
 const DIMENSION_ORDER: GroupByField[] = ['flagKey', 'variation', 'environment'];
 
+/** The event kinds (`events.kind`) each analysis kind reads: the pool's dedup keeps only these. */
+const KIND_EVENTS: Record<AnalysisSpec['kind'], string[]> = { 'flag-evaluations': ['summary'] };
+
+/** Columns of every member's `rows_N` and `late_N` views, in the sink tables' order. */
+const ROW_COLUMNS = 'analysisId, generation, `type`, windowStart, windowEnd, fields, version';
+const LATE_COLUMNS = 'analysisId, generation, `type`, bucketStart, lateEvents';
+
+/** The script of one analysis: a pool of one, reading from `start`. */
 export function generateSql(spec: AnalysisSpec, streams: StreamSettings, start: StartPosition, templates: Templates): string {
-  const window = parseDuration(spec.params.window);
-  if (!window) throw new Error(`invalid window ${JSON.stringify(spec.params.window)}`);
-  const windowMs = durationSeconds(window) * 1000;
+  return generatePoolSql([{ ...spec, readFrom: start.at }], streams, templates);
+}
+
+/** The script of a pool job: members in the order given (callers sort them by id); throws on no members or a duplicate id. */
+export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettings, templates: Templates): string {
+  if (!members.length) throw new Error('a pool needs at least one member');
+  const ids = new Set<string>();
+  for (const member of members) {
+    if (ids.has(member.id)) throw new Error(`duplicate pool member ${JSON.stringify(member.id)}`);
+    if (!Object.prototype.hasOwnProperty.call(KIND_EVENTS, member.kind)) throw new Error(`unknown kind ${JSON.stringify(member.kind)}`);
+    ids.add(member.id);
+  }
   const horizonMs = nonNegative(streams.latenessHorizonSeconds, 'latenessHorizonSeconds') * 1000;
   const retentionMs = nonNegative(streams.retentionHours, 'retentionHours') * 3600 * 1000;
-  const groupBy = spec.params.groupBy ?? DEFAULT_GROUP_BY;
-  const dimensions = DIMENSION_ORDER.filter((d) => groupBy.includes(d)).map((d) => DIMENSIONS[d]);
-
-  const eventFilters = spec.environment !== undefined ? `\n    AND environment = ${stringParam(spec.environment)}` : '';
-  const counterFilters = spec.params.flagKeys?.length ? `\n  AND f.flagKey IN (${spec.params.flagKeys.map(stringParam).join(', ')})` : '';
-  const analysisId = stringParam(spec.id);
-  const generation = bigintParam(nonNegative(spec.generation, 'generation'));
+  const readFrom = members.map((m) => readFromMs(m));
 
   const settings = fill(templates.settings, {
     // the dedup, progress and late counts; the rows have their own (STATE_TTL hint)
     stateTtl: durationOption(horizonMs + retentionMs),
   });
   const source = fill(templates.eventsSource, {
-    sourceOptions: [...kinesisOptions(streams, streams.eventsStream, SOURCE_CONNECTOR), ...sourceStart(start)].join(',\n'),
+    sourceOptions: [...kinesisOptions(streams, streams.eventsStream, SOURCE_CONNECTOR), ...sourceStart(Math.min(...readFrom))].join(',\n'),
   });
   const sink = fill(templates.resultsSink, {
-    columns: [...dimensions.map((d) => `  ${d.column} ${d.type}`), '  evaluations BIGINT'].join(',\n'),
     sinkOptions: [...kinesisOptions(streams, streams.resultsStream, 'kinesis'), ...sinkSettings()].join(',\n'),
   });
-  const progress = fill(templates.progress, { analysisId, generation });
-  const query = fill(templates.kinds['flag-evaluations'], {
+  const dedup = fill(templates.deduplicate, {
+    kinds: distinct(members.flatMap((m) => KIND_EVENTS[m.kind])).map(constantString).join(', '),
+    tenants: distinct(members.map((m) => m.tenantKey)).map(stringParam).join(', '),
+  });
+  const progress = fill(templates.progress, {
+    members: members.map((m) => `ROW(${stringParam(m.id)}, ${bigintParam(nonNegative(m.generation, 'generation'))})`).join(', '),
+  });
+  // The kind template's comments once, at the first member of the kind: a pool's script stays short.
+  const commented = new Set<string>();
+  const views = members.map((member, index) => {
+    const text = memberViews(member, index, readFrom[index], horizonMs, retentionMs, templates);
+    if (commented.has(member.kind)) return withoutCommentLines(text);
+    commented.add(member.kind);
+    return text;
+  });
+  const inserts = fill(templates.poolInserts, {
+    rows: members.map((_, i) => `SELECT ${ROW_COLUMNS} FROM rows_${i}`).join('\nUNION ALL\n'),
+    late: members.map((_, i) => `SELECT ${LATE_COLUMNS} FROM late_${i}`).join('\nUNION ALL\n'),
+  });
+  return [settings, source, sink, progress, dedup, ...views, inserts].map((part) => part.trim()).join('\n\n') + '\n';
+}
+
+/** The views of member `index` (its kind's template): `summaries_N`, `counters_N`, `rows_N`, `late_N`. */
+function memberViews(spec: PoolMemberSpec, index: number, readFromMs: number, horizonMs: number, retentionMs: number, templates: Templates): string {
+  const window = parseDuration(spec.params.window);
+  if (!window) throw new Error(`invalid window ${JSON.stringify(spec.params.window)}`);
+  const windowMs = durationSeconds(window) * 1000;
+  const groupBy = spec.params.groupBy ?? DEFAULT_GROUP_BY;
+  const dimensions = DIMENSION_ORDER.filter((d) => groupBy.includes(d));
+  // Exactly the grouped dimensions, in the fixed order, then the measure. (Flink 1.20's JSON_OBJECT writes the keys
+  // sorted by name whatever this order; the text is deterministic either way.)
+  const fields = [...dimensions.map((d) => `KEY '${d}' VALUE ${d}`), "KEY 'evaluations' VALUE SUM(evaluations)"];
+  return fill(templates.kinds[spec.kind], {
+    member: String(index),
     tenant: stringParam(spec.tenantKey),
-    analysisId,
-    generation,
-    eventFilters,
-    counterFilters,
+    eventFilters: spec.environment !== undefined ? `\n  AND environment = ${stringParam(spec.environment)}` : '',
+    readFrom: bigintParam(readFromMs),
+    counterFilters: spec.params.flagKeys?.length ? `\n  AND f.flagKey IN (${spec.params.flagKeys.map(stringParam).join(', ')})` : '',
+    analysisId: stringParam(spec.id),
+    generation: bigintParam(nonNegative(spec.generation, 'generation')),
     windowMs: bigintParam(windowMs),
     rowStateTtl: durationOption(windowMs + horizonMs + retentionMs),
-    selectDimensions: dimensions.map((d) => `, ${d.column}`).join(''),
-    groupDimensions: dimensions.map((d) => `, ${d.column}`).join(''),
+    fields: fields.join(', '),
+    groupDimensions: dimensions.map((d) => `, ${d}`).join(''),
   });
-  return [settings, source, sink, progress, query].map((part) => part.trim()).join('\n\n') + '\n';
+}
+
+function readFromMs(member: PoolMemberSpec): number {
+  const ms = member.readFrom instanceof Date ? member.readFrom.getTime() : NaN;
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new Error(`readFrom of ${JSON.stringify(member.id)} is not a valid time`);
+  return ms;
+}
+
+/** Drops whole `--` comment lines (user values are base64 literals: no line of theirs starts with `--`) and the blank lines they leave. */
+function withoutCommentLines(sql: string): string {
+  return sql.replace(/^--.*\n/gm, '').replace(/\n{3,}/g, '\n\n');
+}
+
+function distinct<T>(values: T[]): T[] {
+  return [...new Set(values)];
+}
+
+/** A string literal of ours (an event kind), never user text: checked, then quoted. */
+function constantString(value: string): string {
+  if (!/^[a-z-]+$/.test(value)) throw new Error(`not a constant: ${JSON.stringify(value)}`);
+  return `'${value}'`;
 }
 
 function nonNegative(value: number, name: string): number {
@@ -131,10 +202,10 @@ function kinesisOptions(streams: StreamSettings, stream: string, connector: stri
   return options;
 }
 
-function sourceStart(start: StartPosition): string[] {
+function sourceStart(fromMs: number): string[] {
   return [
     option('scan.stream.initpos', 'AT_TIMESTAMP'),
-    option('scan.stream.initpos-timestamp', (start.at.getTime() / 1000).toFixed(3)),
+    option('scan.stream.initpos-timestamp', (fromMs / 1000).toFixed(3)),
     option('format', 'json'),
     option('json.ignore-parse-errors', 'true'),
     option('json.fail-on-missing-field', 'false'),

@@ -11,7 +11,9 @@ export function loadTemplates(dir = TEMPLATES_DIR): Templates {
     settings: read('settings.sql'),
     eventsSource: read('events-source.sql'),
     resultsSink: read('results-sink.sql'),
+    deduplicate: read('deduplicate.sql'),
     progress: read('progress.sql'),
+    poolInserts: read('pool-inserts.sql'),
     kinds: { 'flag-evaluations': read('flag-evaluations.sql') },
   };
 }

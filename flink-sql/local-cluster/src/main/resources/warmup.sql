@@ -1,19 +1,16 @@
--- Planned a few times at validator start so the planner/codegen paths are JIT-warm: the script
--- the control plane generates for a flag-evaluations analysis (runner/src/test/resources/generated/
--- flag-evaluations.sql, with warm-up stream names). Keep it in step when the templates change.
-
 -- Job settings (docs/counting.md §2). Nothing in an analysis waits on a watermark: rows
 -- are updating aggregates, so their state is bounded by time-to-live instead.
 -- * table.exec.state.ttl: every stateful operator without a STATE_TTL hint, i.e. the
---   (payloadId, eventIndex) dedup, the progress and the late counts. How long a
+--   pool's one (tenant, environment, payloadId, eventIndex) dedup, the progress and the
+--   late counts. How long a
 --   record's key is remembered after it was last seen (processing time): two deliveries
 --   of one record are seconds apart; the horizon on top covers a backlog read unevenly
 --   across shards, the stream's retention a job that was down and restores its state.
 -- * mini-batches: an aggregate emits at most one update per key and second (plus the
 --   retraction of the previous value), not one per event.
--- * block reuse by digest: a view read by several INSERTs (the deduplicated events) is
---   planned once, so the job keeps ONE dedup state that every output agrees on (without
---   it, each INSERT prunes the view's columns differently and gets a dedup of its own).
+-- * block reuse by digest: a view read by several INSERTs and members (the deduplicated
+--   events) is planned once, so the job keeps ONE dedup state that every output agrees on
+--   (without it, each INSERT prunes the view's columns differently and gets a dedup of its own).
 SET 'table.exec.state.ttl' = '90000000 ms';
 SET 'table.exec.mini-batch.enabled' = 'true';
 SET 'table.exec.mini-batch.allow-latency' = '1 s';
@@ -48,7 +45,7 @@ CREATE TEMPORARY TABLE events (
   proc_time AS PROCTIME()
 ) WITH (
   'connector' = 'flagstream-kinesis',
-  'stream' = 'warmup-events',
+  'stream' = 'flagstream-events',
   'aws.region' = 'us-east-1',
   'aws.endpoint' = 'http://127.0.0.1:4568',
   'aws.credentials.provider' = 'BASIC',
@@ -65,20 +62,22 @@ CREATE TEMPORARY TABLE events (
 -- stream, each a changelog in Debezium JSON ({"before": …, "after": …, "op": "c" | "d"}; an
 -- update is "d" of the old row, then "c" of the new one), partitioned by analysisId so an
 -- analysis' records stay in order on one shard. `after` always has analysisId, generation
--- and type.
+-- and type. Every member of a pool writes into these same three tables.
+
+-- A window's row. fields: its dimensions and measures as the text of a JSON object
+-- ({"evaluations":5,"flagKey":"x","variation":1}), so rows of every kind and grouping fit
+-- one table.
 CREATE TEMPORARY TABLE result_rows (
   analysisId STRING,
   generation BIGINT,
   `type` STRING,
   windowStart TIMESTAMP_LTZ(3),
   windowEnd TIMESTAMP_LTZ(3),
-  flagKey STRING,
-  variation BIGINT,
-  evaluations BIGINT,
+  fields STRING,
   version BIGINT
 ) PARTITIONED BY (analysisId) WITH (
   'connector' = 'kinesis',
-  'stream' = 'warmup-results',
+  'stream' = 'flagstream-results',
   'aws.region' = 'us-east-1',
   'aws.endpoint' = 'http://127.0.0.1:4568',
   'aws.credentials.provider' = 'BASIC',
@@ -99,7 +98,7 @@ CREATE TEMPORARY TABLE result_progress (
   progressAt TIMESTAMP_LTZ(3)
 ) PARTITIONED BY (analysisId) WITH (
   'connector' = 'kinesis',
-  'stream' = 'warmup-results',
+  'stream' = 'flagstream-results',
   'aws.region' = 'us-east-1',
   'aws.endpoint' = 'http://127.0.0.1:4568',
   'aws.credentials.provider' = 'BASIC',
@@ -120,7 +119,7 @@ CREATE TEMPORARY TABLE result_late (
   lateEvents BIGINT
 ) PARTITIONED BY (analysisId) WITH (
   'connector' = 'kinesis',
-  'stream' = 'warmup-results',
+  'stream' = 'flagstream-results',
   'aws.region' = 'us-east-1',
   'aws.endpoint' = 'http://127.0.0.1:4568',
   'aws.credentials.provider' = 'BASIC',
@@ -132,56 +131,97 @@ CREATE TEMPORARY TABLE result_late (
   'debezium-json.timestamp-format.standard' = 'ISO-8601'
 );
 
--- Progress, the same for every kind: per shard, the newest heartbeat read. Heartbeats
--- (tenant '') are written by the control plane to every shard every 2 s; a shard's
--- records written before a heartbeat are read before it, so every record older than
--- progressAt on that shard has been counted.
+-- Progress, the same for every kind and ONE aggregate for the whole pool: per member and
+-- shard, the newest heartbeat read. Heartbeats (tenant '') are written by the control plane
+-- to every shard every 2 s; a shard's records written before a heartbeat are read before it,
+-- so every record older than progressAt on that shard has been counted. Each heartbeat is
+-- fanned out to every member (analysisId, generation) by UNNEST of a constant array. The
+-- array is a column of the heartbeats: an UNNEST that refers to no column of its left side
+-- is planned as a regular join with the array's rows, which Flink cannot plan on a stream;
+-- referring to h.members makes it a correlate (a stateless fan-out per heartbeat).
 INSERT INTO result_progress
-SELECT FROM_BASE64('YW4tZml4dHVyZQ=='), CAST(7 AS BIGINT), 'progress', shard, TO_TIMESTAMP_LTZ(MAX(eventTime), 3)
-FROM events
-WHERE kind = 'heartbeat' AND tenant = '' AND shard IS NOT NULL AND eventTime IS NOT NULL
-GROUP BY shard;
-
--- flag-evaluations: evaluations per window of event time, per the chosen dimensions,
--- counted from summary events (each counter counts at the summary's endDate, bounded by
--- the server: eventTime). Every value from the definition arrives as a bound literal.
-
--- The analysis' summaries, each event (payloadId, eventIndex) once: the first delivery
--- the job reads (a producer retry after a lost answer writes a record twice). The
--- dedup keeps only the key, for table.exec.state.ttl.
-CREATE TEMPORARY VIEW summaries AS
-SELECT environment, eventTime, receivedAt, late, features
+SELECT m.analysisId, m.generation, 'progress', h.shard, TO_TIMESTAMP_LTZ(MAX(h.eventTime), 3)
 FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY payloadId, eventIndex ORDER BY proc_time) AS occurrence
+  SELECT shard, eventTime, ARRAY[ROW(FROM_BASE64('YW4tZml4dHVyZQ=='), CAST(7 AS BIGINT))] AS members
   FROM events
-  WHERE kind = 'summary'
-    AND tenant = FROM_BASE64('YWNtZQ==')
-    AND environment = FROM_BASE64('cHJvZHVjdGlvbg==')
+  WHERE kind = 'heartbeat' AND tenant = '' AND shard IS NOT NULL AND eventTime IS NOT NULL
+) AS h
+CROSS JOIN UNNEST(h.members) AS m (analysisId, generation)
+GROUP BY m.analysisId, m.generation, h.shard;
+
+-- The pool's one deduplication: every record of its members' tenants, of the event kinds its
+-- members read, each event (tenant, environment, payloadId, eventIndex) once: the first
+-- delivery the job reads (a producer retry after a lost answer writes a record twice). The
+-- dedup keeps only the key, for table.exec.state.ttl. Each member filters this view by its
+-- own tenant, environment and readFrom (its kind's template): the dedup is shared, never
+-- per member, so a record counts once for every member it belongs to.
+CREATE TEMPORARY VIEW deduplicated AS
+SELECT tenant, environment, kind, eventTime, receivedAt, late, features
+FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY tenant, environment, payloadId, eventIndex ORDER BY proc_time) AS occurrence
+  FROM events
+  WHERE kind IN ('summary')
+    AND tenant IN (FROM_BASE64('YWNtZQ=='))
 )
 WHERE occurrence = 1;
 
+-- flag-evaluations, member 0 of the pool: evaluations per window of event time, per
+-- the chosen dimensions, counted from summary events (each counter counts at the summary's
+-- endDate, bounded by the server: eventTime). Every value from the definition arrives as a
+-- bound literal; view names carry the member's index, never user text. The generator
+-- writes the INSERTs: one per sink table, a UNION ALL of every member's rows_N / late_N.
+
+-- The member's summaries, deduplicated by the pool: its tenant (and environment), received
+-- from its readFrom on (the pool reads from its earliest member's).
+CREATE TEMPORARY VIEW summaries_0 AS
+SELECT environment, eventTime, receivedAt, late, features
+FROM deduplicated
+WHERE kind = 'summary'
+  AND tenant = FROM_BASE64('YWNtZQ==')
+  AND environment = FROM_BASE64('cHJvZHVjdGlvbg==')
+  AND receivedAt >= CAST(1795622400000 AS BIGINT);
+
 -- One row per counter of a summary within the horizon, with the window it counts in.
-CREATE TEMPORARY VIEW counters AS
+CREATE TEMPORARY VIEW counters_0 AS
 SELECT e.eventTime - MOD(e.eventTime, CAST(10000 AS BIGINT)) AS windowStart, e.environment, f.flagKey, c.variation, c.evaluations
-FROM summaries AS e
+FROM summaries_0 AS e
 CROSS JOIN UNNEST(e.features) AS f (flagKey, flag)
 CROSS JOIN UNNEST(f.flag.counters) AS c (variation, version, evaluations, `unknown`)
 WHERE e.late IS NOT TRUE
   AND f.flagKey IN (FROM_BASE64('bmV3LWNoZWNrb3V0'), FROM_BASE64('ZGFyay1tb2Rl'));
 
 -- An updating aggregate, no window operator: an event within the horizon, however late,
--- updates its window's row. version = the inputs the row absorbed (only grows). The
--- row's state lives window + horizon + retention after its last update.
-INSERT INTO result_rows
-SELECT /*+ STATE_TTL('counters' = '90010000 ms') */
-  FROM_BASE64('YW4tZml4dHVyZQ=='), CAST(7 AS BIGINT), 'row',
-  TO_TIMESTAMP_LTZ(windowStart, 3), TO_TIMESTAMP_LTZ(windowStart + CAST(10000 AS BIGINT), 3), flagKey, variation,
-  SUM(evaluations), COUNT(*)
-FROM counters
+-- updates its window's row. fields = the row's dimensions and measure as a JSON object
+-- (every kind and member fits the one result_rows sink; numbers stay JSON numbers, a null
+-- stays null, Flink writes the keys sorted by name). version = the inputs the row
+-- absorbed (only grows). The row's state lives window + horizon + retention after its last
+-- update: a STATE_TTL hint in this view's own query block, keyed by the aggregate's input.
+-- Flink 1.20 applies a hint inside a view, per member, also when the views meet in one
+-- UNION ALL (the compiled plan gives each member's GlobalGroupAggregate its own ttl:
+-- SqlRunnerPlannerTest). Keep the key = this block's input: a key naming no table is
+-- refused, but one naming another view is dropped silently (global TTL).
+-- The output columns are named like the sink's; GROUP BY windowStart is still the input's
+-- (BIGINT) column.
+CREATE TEMPORARY VIEW rows_0 AS
+SELECT /*+ STATE_TTL('counters_0' = '90010000 ms') */
+  FROM_BASE64('YW4tZml4dHVyZQ==') AS analysisId, CAST(7 AS BIGINT) AS generation, 'row' AS `type`,
+  TO_TIMESTAMP_LTZ(windowStart, 3) AS windowStart, TO_TIMESTAMP_LTZ(windowStart + CAST(10000 AS BIGINT), 3) AS windowEnd,
+  JSON_OBJECT(KEY 'flagKey' VALUE flagKey, KEY 'variation' VALUE variation, KEY 'evaluations' VALUE SUM(evaluations) NULL ON NULL) AS fields,
+  COUNT(*) AS version
+FROM counters_0
 GROUP BY windowStart, flagKey, variation;
 
 -- Summaries older than the horizon count nowhere else: per minute they were received.
-INSERT INTO result_late
-SELECT FROM_BASE64('YW4tZml4dHVyZQ=='), CAST(7 AS BIGINT), 'late', TO_TIMESTAMP_LTZ(bucketStart, 3), COUNT(*)
-FROM (SELECT receivedAt - MOD(receivedAt, 60000) AS bucketStart FROM summaries WHERE late IS TRUE)
+CREATE TEMPORARY VIEW late_0 AS
+SELECT FROM_BASE64('YW4tZml4dHVyZQ==') AS analysisId, CAST(7 AS BIGINT) AS generation, 'late' AS `type`,
+  TO_TIMESTAMP_LTZ(bucketStart, 3) AS bucketStart, COUNT(*) AS lateEvents
+FROM (SELECT receivedAt - MOD(receivedAt, 60000) AS bucketStart FROM summaries_0 WHERE late IS TRUE)
 GROUP BY bucketStart;
+
+-- ONE INSERT per sink table, a UNION ALL over the members (in the pool's order): the job
+-- has one sink per table however many members it has.
+INSERT INTO result_rows
+SELECT analysisId, generation, `type`, windowStart, windowEnd, fields, version FROM rows_0;
+
+INSERT INTO result_late
+SELECT analysisId, generation, `type`, bucketStart, lateEvents FROM late_0;

@@ -4,7 +4,6 @@ import dev.flagstream.runner.SqlRunnerTestAccess;
 import org.apache.flink.configuration.CoreOptions;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.flink.table.api.EnvironmentSettings;
 import org.apache.flink.table.api.StatementSet;
 import org.apache.flink.table.api.TableEnvironment;
@@ -17,7 +16,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -45,6 +43,7 @@ class FlagEvaluationsPipelineTest {
 
     static List<ReplayConnector.Output> output;
     static List<JsonNode> records;
+    static ResultsLog results;
 
     static String generatedScript() throws IOException {
         try (InputStream in = FlagEvaluationsPipelineTest.class.getResourceAsStream(SCRIPT)) {
@@ -54,7 +53,10 @@ class FlagEvaluationsPipelineTest {
 
     /** The generated script with its connectors (and nothing else) replaced by the replay connector. */
     static String replayScript() throws IOException {
-        String script = generatedScript();
+        return replayScript(generatedScript());
+    }
+
+    static String replayScript(String script) {
         String swapped = script
                 .replace("'connector' = 'flagstream-kinesis'", "'connector' = '" + ReplayConnector.IDENTIFIER + "'")
                 .replace("'connector' = 'kinesis'", "'connector' = '" + ReplayConnector.IDENTIFIER + "'");
@@ -121,32 +123,17 @@ class FlagEvaluationsPipelineTest {
         set.execute().await();
 
         output = ReplayConnector.output("flagstream-results");
-        records = new ArrayList<>();
-        for (ReplayConnector.Output o : output) {
-            records.add(JSON.readTree(o.data));
-        }
+        results = ResultsLog.of(output);
+        records = results.records;
     }
 
     static List<JsonNode> ofType(String type) {
-        return records.stream()
-                .filter(r -> type.equals((r.get("op").asText().equals("c") ? r.get("after") : r.get("before")).get("type").asText()))
-                .collect(Collectors.toList());
+        return results.ofType(type);
     }
 
-    /** The changelog applied as the control plane does: "c" upserts `after` by its key, "d" is ignored. */
+    /** The changelog applied as the control plane does: "c" upserts `after` (its fields flattened) by its key, "d" is ignored. */
     static Map<String, JsonNode> latest(String type, String... keyFields) {
-        Map<String, JsonNode> state = new LinkedHashMap<>();
-        for (JsonNode r : ofType(type)) {
-            if (r.get("op").asText().equals("c")) {
-                JsonNode after = r.get("after");
-                List<String> key = new ArrayList<>();
-                for (String f : keyFields) {
-                    key.add(after.get(f).asText());
-                }
-                state.put(String.join("|", key), after);
-            }
-        }
-        return state;
+        return results.latest(type, keyFields);
     }
 
     static String iso(long ms) {
@@ -185,29 +172,46 @@ class FlagEvaluationsPipelineTest {
                 rows.entrySet().stream().collect(Collectors.toMap(Map.Entry::getKey, e -> e.getValue().get("evaluations").asLong())),
                 ofType("row").toString());
         JsonNode row = rows.get(iso(BASE) + "|new-checkout|0");
-        assertEquals(List.of("analysisId", "generation", "type", "windowStart", "windowEnd", "flagKey", "variation",
-                "evaluations", "version"), fieldNames(row));
         assertEquals(iso(BASE + 10_000), row.get("windowEnd").asText());
         assertEquals(1, row.get("version").asLong());
+    }
+
+    /**
+     * A row is analysisId, generation, type, the window, fields and version; fields is the text of a
+     * JSON object with the grouped dimensions and the measure, numbers written as JSON numbers (also
+     * beyond INT). The SQL names them in a fixed order (flagKey, variation, environment, measure);
+     * Flink 1.20's JSON_OBJECT writes the keys sorted by name (its mapper orders entries by key), so
+     * the text is stable either way. Key order carries no meaning for the control plane.
+     */
+    @Test
+    void aRowsDimensionsAndMeasureAreOneJsonObjectWithNumbersAsNumbers() {
+        Map<String, JsonNode> rows = results.latestAsWritten("row", "windowStart", "flagKey", "variation");
+        JsonNode after = rows.get(iso(BASE) + "|new-checkout|0");
+        assertEquals(List.of("analysisId", "generation", "type", "windowStart", "windowEnd", "fields", "version"), fieldNames(after));
+        assertTrue(after.get("fields").isTextual(), after.toString());
+        assertEquals("{\"evaluations\":3,\"flagKey\":\"new-checkout\",\"variation\":0}", after.get("fields").asText());
+        assertEquals("{\"evaluations\":5,\"flagKey\":\"dark-mode\",\"variation\":" + HUGE_VARIATION + "}",
+                rows.get(iso(BASE) + "|dark-mode|" + HUGE_VARIATION).get("fields").asText());
     }
 
     @Test
     void aSummaryWithVersionAndVariationBeyondIntIsCounted() {
         JsonNode row = latest("row", "flagKey").get("dark-mode");
         assertEquals(HUGE_VARIATION, row.get("variation").asLong());
+        assertTrue(row.get("variation").isIntegralNumber(), row.toString());
         assertEquals(5, row.get("evaluations").asLong());
     }
 
     @Test
     void aLateEventUpdatesItsOldWindowsRow() {
         List<JsonNode> changes = ofType("row").stream()
-                .filter(r -> iso(OLD).equals((r.get("op").asText().equals("c") ? r.get("after") : r.get("before")).get("windowStart").asText()))
+                .filter(r -> iso(OLD).equals(ResultsLog.payload(r).get("windowStart").asText()))
                 .collect(Collectors.toList());
         assertEquals(List.of("c", "d", "c"), changes.stream().map(r -> r.get("op").asText()).collect(Collectors.toList()), changes.toString());
-        assertEquals(2, changes.get(0).get("after").get("evaluations").asLong());
+        assertEquals(2, ResultsLog.row(changes.get(0).get("after")).get("evaluations").asLong());
         assertEquals(1, changes.get(0).get("after").get("version").asLong());
         assertEquals(changes.get(0).get("after"), changes.get(1).get("before"), "the retraction carries the previous row");
-        assertEquals(12, changes.get(2).get("after").get("evaluations").asLong());
+        assertEquals(12, ResultsLog.row(changes.get(2).get("after")).get("evaluations").asLong());
         assertEquals(2, changes.get(2).get("after").get("version").asLong());
     }
 
@@ -245,8 +249,6 @@ class FlagEvaluationsPipelineTest {
     }
 
     static List<String> fieldNames(JsonNode node) {
-        List<String> names = new ArrayList<>();
-        ((ObjectNode) node).fieldNames().forEachRemaining(names::add);
-        return names;
+        return ResultsLog.fieldNames(node);
     }
 }
