@@ -8,8 +8,10 @@
 // stream delivers it; a summary with version 2^40 and variation 2^33 counts; an event an hour back
 // (within the horizon) updates its old window's row ("d" of the old row, then "c" of the new one,
 // version 1 → 2); a summary older than the horizon counts only in the late figure; progress per
-// shard follows the heartbeats; every record is a Debezium envelope keyed by the analysis id; a job
-// stopped with a savepoint and restored from it goes on from its state (rows, dedup).
+// shard follows the heartbeats; every record is a Debezium envelope keyed by the analysis id; a row's
+// dimensions and measure arrive in `fields`, the text of a JSON object (exactly flagKey, variation,
+// evaluations for the default groupBy); a job stopped with a savepoint and restored from it goes on
+// from its state (rows, dedup). The script is generateSql's: a pool of one member (generatePoolSql).
 // Exit code 0 = OK.
 'use strict';
 const fs = require('fs');
@@ -34,6 +36,7 @@ require.extensions['.ts'] = (module, filename) => {
 };
 const SQL_DIR = path.join(ROOT, 'control-plane', 'src', 'analyses', 'sql');
 const { generateSql } = require(path.join(SQL_DIR, 'sql-generator.ts'));
+// settings, eventsSource, resultsSink, deduplicate, progress, poolInserts, kinds (flink-sql/templates)
 const { loadTemplates } = require(path.join(SQL_DIR, 'templates.ts'));
 
 const kinesis = new KinesisClient({
@@ -109,6 +112,10 @@ function resultsReader(stream, shards) {
 }
 
 const rowOf = (r) => (r.op === 'c' ? r.after : r.before);
+/** A row's dimensions and measures: `fields` is the text of a JSON object (keys sorted by name by Flink). */
+const fieldsOf = (row) => JSON.parse(row.fields);
+/** The control plane's key of a row: window and dimensions (the measure left out). */
+const rowKey = (row) => { const f = fieldsOf(row); return `${Date.parse(row.windowStart)}|${f.flagKey}|${f.variation}`; };
 
 /** The changelog applied as the control plane does: "c" replaces by key, "d" is ignored. */
 function fold(seen, type, key) {
@@ -155,10 +162,14 @@ async function main() {
   let v = await validate(sql);
   log(`validate generated: valid=${v.valid} in ${v.ms} ms`, v.valid ? '' : v.error);
   if (!v.valid) process.exit(1);
-  v = await validate(sql.replace("WHERE kind = 'summary'", "WHERE kindd = 'summary'"));
-  log(`validate unknown column: valid=${v.valid} in ${v.ms} ms\n  ${v.error}`);
-  v = await validate(sql.replace("'format' = 'debezium-json'", "'format' = 'debezium-jsonx'"));
-  log(`validate bad format: valid=${v.valid} in ${v.ms} ms\n  ${v.error}`);
+  // broken variants: the text replaced must occur in the generated script, and the validator must refuse it
+  for (const [what, from, to] of [['unknown column', "WHERE kind = 'summary'", "WHERE kindd = 'summary'"],
+    ['bad format', "'format' = 'debezium-json'", "'format' = 'debezium-jsonx'"]]) {
+    if (!sql.includes(from)) { log(`FAIL the generated script has no ${JSON.stringify(from)} to break`); process.exit(1); }
+    v = await validate(sql.replace(from, to));
+    log(`validate ${what}: valid=${v.valid} in ${v.ms} ms\n  ${v.error}`);
+    if (v.valid !== false) { log(`FAIL the validator accepted the ${what} variant`); process.exit(1); }
+  }
 
   // --- submit through the REST API
   const form = new FormData();
@@ -202,7 +213,7 @@ async function main() {
   ];
   await putAll(eventsStream, phase1);
   log(`phase 1: ${phase1.length} records at ${iso(now)}; windows ${iso(current)} and ${iso(old)} (an hour back)`);
-  const rows = () => fold(reader.seen, 'row', (r) => `${Date.parse(r.windowStart)}|${r.flagKey}|${r.variation}`);
+  const rows = () => fold(reader.seen, 'row', rowKey);
   let ok = await waitFor(reader, 'phase-1 rows', () => Object.keys(rows()).length >= 4 && Object.keys(fold(reader.seen, 'late', (r) => r.bucketStart)).length >= 1, 30_000);
   log(`phase 1 rows after ${Date.now() - now} ms`);
 
@@ -221,13 +232,20 @@ async function main() {
   const expected = {
     [`${current}|new-checkout|0`]: 13, [`${current}|new-checkout|1`]: 7, [`${current}|dark-mode|${HUGE_VARIATION}`]: 5, [oldKey]: 12,
   };
-  const got = Object.fromEntries(Object.entries(rows()).map(([k, r]) => [k, r.evaluations]));
+  const got = Object.fromEntries(Object.entries(rows()).map(([k, r]) => [k, fieldsOf(r).evaluations]));
   const check = (cond, what) => { log(`${cond ? 'OK  ' : 'FAIL'} ${what}`); ok = ok && cond; };
   check(JSON.stringify(Object.keys(got).sort().map((k) => [k, got[k]])) === JSON.stringify(Object.keys(expected).sort().map((k) => [k, expected[k]])),
     `rows ${JSON.stringify(got)} = ${JSON.stringify(expected)}`);
   const oldChanges = reader.seen.map((s) => s.record).filter((r) => r.after?.type !== 'progress' && rowOf(r).type === 'row' && Date.parse(rowOf(r).windowStart) === old);
-  check(JSON.stringify(oldChanges.map((r) => [r.op, rowOf(r).evaluations, rowOf(r).version])) === JSON.stringify([['c', 2, 1], ['d', 2, 1], ['c', 12, 2]]),
-    `old window changelog ${JSON.stringify(oldChanges.map((r) => [r.op, rowOf(r).evaluations, rowOf(r).version]))}`);
+  const oldLog = oldChanges.map((r) => [r.op, fieldsOf(rowOf(r)).evaluations, rowOf(r).version]);
+  check(JSON.stringify(oldLog) === JSON.stringify([['c', 2, 1], ['d', 2, 1], ['c', 12, 2]]), `old window changelog ${JSON.stringify(oldLog)}`);
+  const rowRecords = reader.seen.map((s) => s.record).filter((r) => rowOf(r).type === 'row');
+  check(rowRecords.length > 0 && rowRecords.every((r) => typeof rowOf(r).fields === 'string'
+    && Object.keys(fieldsOf(rowOf(r))).sort().join() === 'evaluations,flagKey,variation'
+    && Object.keys(rowOf(r)).join() === 'analysisId,generation,type,windowStart,windowEnd,fields,version'),
+    `every row (${rowRecords.length} records): analysisId, generation, type, windowStart, windowEnd, fields, version; fields = JSON text of exactly flagKey, variation, evaluations`);
+  check(reader.seen.some((s) => s.record.op === 'c' && s.record.after.type === 'row' && s.record.after.fields.includes(`"variation":${HUGE_VARIATION}`)),
+    `variation 2^33 written as the JSON number ${HUGE_VARIATION} in fields`);
   const late = fold(reader.seen, 'late', (r) => r.bucketStart);
   check(Object.values(late).length === 1 && Object.values(late)[0].lateEvents === 1 && Date.parse(Object.keys(late)[0]) === align(now, 60_000),
     `late ${JSON.stringify(late)}`);
@@ -269,7 +287,8 @@ async function main() {
   await reader.poll();
   clearInterval(hb2);
   const afterRestore = reader.seen.slice(before).map((s) => s.record);
-  check(rows()[oldKey].evaluations === 13 && rows()[oldKey].version === 3, `old window after restore ${JSON.stringify(rows()[oldKey])}`);
+  const oldRow = rows()[oldKey];
+  check(oldRow !== undefined && fieldsOf(oldRow).evaluations === 13 && oldRow.version === 3, `old window after restore ${JSON.stringify(oldRow)}`);
   check(!afterRestore.some((r) => rowOf(r).type === 'row' && Date.parse(rowOf(r).windowStart) === current),
     'after restore: no change to the current window (p1 a duplicate for the restored dedup state)');
   check(afterRestore.some((r) => r.op === 'c' && r.after.type === 'progress'), 'after restore: progress goes on');

@@ -16,8 +16,13 @@ import { backoffMs, decide, Decision, isActive, memberStatus, ReconcileSettings,
 const PASS_CONCURRENCY = 4;
 /** A job that ran this long without failing starts its failure count afresh. */
 const HEALTHY_AFTER_MS = 10 * 60_000;
-/** Changes through the API this close together restart a pool once, not once each. */
-const COALESCE_MS = 250;
+/**
+ * A pool whose members change through the API waits until no change came for SETTLE_MS (at
+ * most MAX_SETTLE_MS after the first): a burst of creations restarts each pool a few times,
+ * not once per analysis.
+ */
+const SETTLE_MS = 1000;
+const MAX_SETTLE_MS = 5000;
 
 type Observation = { jobs: Map<string, ObservedJob>; at: number };
 
@@ -38,8 +43,8 @@ export class Reconciler implements OnApplicationBootstrap {
   private readonly settings: ReconcileSettings;
   /** When this process last acted on a pool's job: an older observation of it is stale. */
   private readonly actedAt = new Map<string, number>();
-  /** Reconciliations asked for and not begun yet, per pool: later asks join them. */
-  private readonly soon = new Map<string, Promise<void>>();
+  /** Pools whose members changed through the API and that wait for the changes to settle. */
+  private readonly settling = new Map<string, { first: number; timer?: NodeJS.Timeout; done: Promise<void>; resolve: () => void }>();
   private passRunning = false;
   /** The clock; tests set their own. */
   now: () => number = Date.now;
@@ -80,6 +85,8 @@ export class Reconciler implements OnApplicationBootstrap {
       const worker = async () => {
         for (let next = queue.shift(); next; next = queue.shift()) {
           const id = next;
+          // Its members are still changing: reconciled once they settle.
+          if (this.settling.has(id)) continue;
           await this.locks.run(id, () => this.reconcilePool(id, observed)).catch((error: Error) => this.logger.error(`pool ${id}: ${error.message}`));
         }
       };
@@ -94,24 +101,28 @@ export class Reconciler implements OnApplicationBootstrap {
     }
   }
 
-  /** After a change of the analysis through the API: its pool, soon (a burst of changes restarts it once). */
+  /** After a change of the analysis through the API: its pool, once the changes settle. Resolves when that pool was reconciled. */
   reconcileNow(analysisId: string): Promise<void> {
     this.assignPools();
     const poolId = this.analyses.findById(analysisId)?.pool ?? this.pools.all().find((p) => p.members.some((m) => m.id === analysisId))?.id;
     if (!poolId) return Promise.resolve();
-    let pending = this.soon.get(poolId);
-    if (!pending) {
-      pending = new Promise((resolve) => setTimeout(resolve, COALESCE_MS))
-        .then(() =>
-          this.locks.run(poolId, async () => {
-            this.soon.delete(poolId);
-            await this.reconcilePool(poolId, await this.observe());
-          }),
-        )
-        .catch((error: Error) => this.logger.warn(`pool ${poolId}: ${error.message}`));
-      this.soon.set(poolId, pending);
+    let settling = this.settling.get(poolId);
+    if (!settling) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      settling = { first: Date.now(), done, resolve };
+      this.settling.set(poolId, settling);
     }
-    return pending;
+    clearTimeout(settling.timer);
+    const { first, resolve } = settling;
+    settling.timer = setTimeout(() => {
+      this.settling.delete(poolId);
+      void this.locks
+        .run(poolId, async () => this.reconcilePool(poolId, await this.observe()))
+        .catch((error: Error) => this.logger.warn(`pool ${poolId}: ${error.message}`))
+        .then(resolve);
+    }, Math.min(SETTLE_MS, Math.max(0, first + MAX_SETTLE_MS - Date.now())));
+    return settling.done;
   }
 
   /**

@@ -16,6 +16,14 @@ const byFieldOrder = ([a]: [string, unknown], [b]: [string, unknown]) =>
 /** Fields of `after` that describe the record, not the row: never stored nor served. */
 const ENVELOPE_FIELDS = new Set(['analysisId', 'generation', 'type', 'version', 'windowStart', 'windowEnd']);
 const WARN_EVERY_MS = 60_000;
+/**
+ * Progress is believed this long (wall time) after it was read. A job writes rows and progress
+ * through separate sinks, each with its own buffer, so a row can reach the results stream a
+ * mini-batch and a flush after the progress that covers it; while a job catches up on a
+ * backlog, that progress may be minutes of stream time ahead. Rows are stored at once; only
+ * `final` and the switch to a recomputing generation's rows wait for believed progress.
+ */
+export const PROGRESS_LAG_MS = 4000;
 
 /** A record of the results stream, parsed (docs/counting.md §3), or why it is skipped. */
 export type ResultRecord =
@@ -100,6 +108,10 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
   private polling = false;
   private lastWarnAt = -Infinity;
   private unwarned = 0;
+  /** Progress read and not believed yet (PROGRESS_LAG_MS). Lost on a restart: heartbeats come every few seconds. */
+  private readonly unripe: { record: ProgressRecord; readAt: number }[] = [];
+  /** PROGRESS_LAG_MS; tests shorten it. */
+  progressLagMs = PROGRESS_LAG_MS;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -131,6 +143,7 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
       let stored = 0;
       const shards = await this.stream.listShards(this.config.resultsStream, 30_000);
       for (const shard of shards) stored += await this.pollShard(shard.ShardId!);
+      await this.applyRipeProgress();
       return stored;
     } finally {
       this.polling = false;
@@ -166,9 +179,9 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
       const records = out.Records ?? [];
       if (records.length) {
         const parsed = records.map((record) => parseResultRecord(Buffer.from(record.Data ?? new Uint8Array()).toString('utf8')));
-        const openShards = parsed.some((p) => p.type === 'progress') ? await this.openEventShards() : undefined;
+        const readAt = Date.now();
         this.db.transaction(() => {
-          for (const record of parsed) stored += this.apply(record, openShards);
+          for (const record of parsed) stored += this.apply(record, readAt);
           this.saveCheckpoint(shardId, records[records.length - 1].SequenceNumber!);
         })();
       }
@@ -180,16 +193,16 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
     return stored;
   }
 
-  /** Applies one parsed record; returns 1 when it stored a row. */
-  private apply(parsed: ResultRecord, openShards: string[] | undefined): number {
+  /** Applies one parsed record (progress later, once believed); returns 1 when it stored a row. */
+  private apply(parsed: ResultRecord, readAt: number): number {
     let outcome: ApplyOutcome;
     switch (parsed.type) {
       case 'row':
         outcome = this.results.applyRow(parsed.record);
         break;
       case 'progress':
-        outcome = this.results.applyProgress(parsed.record, openShards);
-        break;
+        this.unripe.push({ record: parsed.record, readAt });
+        return 0;
       case 'late':
         outcome = this.results.applyLate(parsed.record);
         break;
@@ -206,6 +219,21 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
       return 0;
     }
     return parsed.type === 'row' ? 1 : 0;
+  }
+
+  /** Applies the progress read at least `progressLagMs` ago. */
+  private async applyRipeProgress(now = Date.now()): Promise<void> {
+    let ripe = 0;
+    while (ripe < this.unripe.length && this.unripe[ripe].readAt <= now - this.progressLagMs) ripe++;
+    if (!ripe) return;
+    const openShards = await this.openEventShards();
+    const due = this.unripe.splice(0, ripe);
+    this.db.transaction(() => {
+      for (const { record } of due) {
+        const outcome = this.results.applyProgress(record, openShards);
+        if (outcome !== 'stored') this.skipped(outcome);
+      }
+    })();
   }
 
   private skipped(reason: string): void {

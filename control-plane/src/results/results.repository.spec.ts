@@ -138,13 +138,13 @@ describe('SqliteResultsRepository', () => {
     const progress = (shard: string, time: string, open = ['s0', 's1'], generation = 1) =>
       repo.applyProgress({ analysisId: A, generation, shard, progressAt: at(time) }, open);
 
-    it('turns a row final once progress passes windowEnd + allowed lateness + 2 s', () => {
-      repo.applyRow(row(0, 5, 5)); // windowEnd 04:00:10, final from progress 04:00:17
-      progress('s0', '04:00:16.999');
+    it('turns a row final once progress passes windowEnd + allowed lateness + 1 s', () => {
+      repo.applyRow(row(0, 5, 5)); // windowEnd 04:00:10, final from progress 04:00:16
+      progress('s0', '04:00:15.999');
       progress('s1', '04:00:30');
       expect(served()[0].final).toBe(false);
-      progress('s0', '04:00:17');
-      expect(get(A).progress_at).toBe(at('04:00:17'));
+      progress('s0', '04:00:16');
+      expect(get(A).progress_at).toBe(at('04:00:16'));
       expect(served()[0].final).toBe(true);
     });
 
@@ -286,8 +286,8 @@ describe('SqliteResultsRepository', () => {
     });
 
     it('applies a row final by the new generation progress before it has caught up, at once or when its window turns final', () => {
-      repo.applyRow(row(0, 50, 50)); // 04:00:00-04:00:10, final from 04:00:17
-      repo.applyRow(row(10, 20, 20)); // 04:00:10-04:00:20, final from 04:00:27
+      repo.applyRow(row(0, 50, 50)); // 04:00:00-04:00:10, final from 04:00:16
+      repo.applyRow(row(10, 20, 20)); // 04:00:10-04:00:20, final from 04:00:26
       progress('04:10:30', 1);
       recompute();
       progress('04:00:20', 2);

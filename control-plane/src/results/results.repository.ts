@@ -122,8 +122,12 @@ export interface ResultsRepository {
 }
 export const RESULTS_REPOSITORY = Symbol('ResultsRepository');
 
-/** The job's mini-batch and sink flush: a row is final once progress is this far past its window's lateness. */
-const FLUSH_MS = 2000;
+/**
+ * Stream-time margin on top of the allowed lateness before a row is final. The ingestor already
+ * believes progress only PROGRESS_LAG_MS (wall time) after reading it, which covers rows still
+ * in a sink's buffer; this covers events read in the same instant as the heartbeat.
+ */
+const FLUSH_MS = 1000;
 
 interface AnalysisState {
   generation: number;
