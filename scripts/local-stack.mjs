@@ -14,7 +14,7 @@ import { createSupervisor } from './supervisor.mjs';
 /** FLAGSTREAM_MAX_POOLS as the control plane reads it (it checks the value; here a bad one falls back). */
 function maxPools(env) {
   const value = Number(env.FLAGSTREAM_MAX_POOLS || 8);
-  return Number.isInteger(value) && value >= 1 && value <= 20 ? value : 8;
+  return Number.isInteger(value) && value >= 1 && value <= 10 ? value : 8;
 }
 
 export const DEFAULT_PORTS = { api: 8080, kinesis: 4568, kinesisTls: 4567, flink: 8081, validator: 8082, managedFlink: 8083 };
@@ -150,9 +150,9 @@ export async function startStack({
       '--validator-port', String(ports.validator),
       '--data-dir', join(dataDir, 'flink'),
       '--runner-jar', join(ROOT, 'flink-sql/runner/target/flagstream-runner.jar'),
-      // One slot per pool (docs/pools.md), and two to spare: the Managed Flink stand-in's
-      // applications run here too.
-      '--slots', String(maxPools({ ...process.env, ...env }) + 2),
+      // Two slots per pool (docs/pools.md: a pool's new job runs next to the one it replaces
+      // until it caught up), and two to spare: the Managed Flink stand-in's applications run here too.
+      '--slots', String(2 * maxPools({ ...process.env, ...env }) + 2),
     ]);
 
     let managedFlinkUrl;

@@ -140,9 +140,17 @@ export class PoolJobSampler {
     this.samples++;
     this.lastActive = active;
     this.maxActive = Math.max(this.maxActive, active.length);
+    // A pool runs two jobs while its new one catches up (docs/pools.md): never more than two a
+    // pool, nor more than `max` readers in all.
     if (active.length > this.max) {
-      this.note(`${at}: ${active.length} active flagstream- jobs, more than FLAGSTREAM_MAX_POOLS=${this.max}: ${active.map((j) => `${j.name} (${j.state})`).join(', ')}`);
+      this.note(`${at}: ${active.length} active flagstream- jobs, more than ${this.max}: ${active.map((j) => `${j.name} (${j.state})`).join(', ')}`);
     }
+    const perPool = new Map<string, number>();
+    for (const job of active) {
+      const pool = /^flagstream-pool-(p\d+)-g/.exec(job.name)?.[1] ?? job.name;
+      perPool.set(pool, (perPool.get(pool) ?? 0) + 1);
+    }
+    for (const [pool, n] of perPool) if (n > 2) this.note(`${at}: pool ${pool} has ${n} active jobs`);
     for (const job of active) {
       if (this.checked.has(job.jid) || job.state !== 'RUNNING') continue;
       const vertices = await jobVertices(job.jid);

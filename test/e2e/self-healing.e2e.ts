@@ -110,7 +110,7 @@ describe('self-healing', () => {
     await a.send({ beta: [[0, 1]] });
     await a.exact('every event, each once, after the restore');
     const reasons = (await a.history()).map((h) => `${h.status} ${h.reason ?? ''}`);
-    expect(reasons.some((r) => /^DEPLOYING restoring from .*chk-\d+/.test(r))).toBe(true);
+    expect(reasons.some((r) => /^DEPLOYING pool p\d+: restoring from .*chk-\d+/.test(r))).toBe(true);
     expect(await activeJobsOf(a.tenant.apiKey, a.id)).toHaveLength(1);
   });
 

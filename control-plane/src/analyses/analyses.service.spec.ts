@@ -28,6 +28,8 @@ describe('AnalysesService', () => {
   let results: SqliteResultsRepository;
   let changed: string[];
   let tenant: Tenant;
+  /** Every script the validator was asked to plan. */
+  let planned: string[];
   const oldestHeld = new Date(Date.now() - 24 * HOUR);
 
   beforeEach(() => {
@@ -38,7 +40,14 @@ describe('AnalysesService', () => {
     const tenants = new TenantsService(tenantsRepository);
     analyses = new SqliteAnalysesRepository(db);
     results = new SqliteResultsRepository(db, config);
-    const validator: SqlValidator = { validate: async () => ({ valid: true, plan: '' }), ping: async () => undefined };
+    planned = [];
+    const validator: SqlValidator = {
+      validate: async (sql) => {
+        planned.push(sql);
+        return sql.includes("'environment'") ? { valid: false, error: 'made up' } : { valid: true, plan: '' };
+      },
+      ping: async () => undefined,
+    };
     const stream = { oldestHeld: async () => oldestHeld } as unknown as StreamService;
     const changes = new AnalysisChanges();
     changed = [];
@@ -54,6 +63,20 @@ describe('AnalysesService', () => {
 
   const storeRow = (id: string, generation: number) =>
     results.applyRow({ analysisId: id, generation, version: 1, dims: '[["flagKey","f"]]', row: { windowStart: '2026-11-26T04:00:00.000Z', windowEnd: '2026-11-26T04:00:10.000Z', flagKey: 'f', evaluations: 3 } });
+
+  it('plans one script of each shape: definitions that differ only in values are not planned again, a refused shape always is', async () => {
+    const def = (params: Record<string, unknown>) => ({ name: 'e', kind: 'flag-evaluations', params });
+    await service.validate(tenant, def({ window: '10s', flagKeys: ['a', 'b'] }));
+    await service.validate(tenant, def({ window: '1m', flagKeys: ['c', 'd'] }));
+    expect(planned).toHaveLength(1);
+    await service.validate(tenant, def({ window: '10s', flagKeys: ['a', 'b', 'c'] })); // another shape: three flags
+    await service.validate(tenant, def({ window: '10s', groupBy: ['flagKey'] }));
+    expect(planned).toHaveLength(3);
+    for (let i = 0; i < 2; i++) {
+      await expect(service.validate(tenant, def({ window: '10s', groupBy: ['environment'] }))).rejects.toMatchObject({ status: 400 });
+    }
+    expect(planned).toHaveLength(5);
+  });
 
   it('creates an analysis as intent: PENDING, generation 1, reading from its creation window less 5 min, and tells the reconciler', async () => {
     const view = await service.create(tenant, { name: 'e', kind: 'flag-evaluations', params: { window: '10s' } });

@@ -14,7 +14,7 @@ import { AnalysisChanges } from './analysis-changes';
 import { checkDefinition, ValidDefinition } from './analysis-definitions';
 import { fromCreation, fromTime, RecomputePlan } from './recompute';
 import { durationSeconds, parseDuration } from './sql/literals';
-import { generatePoolSql, generateSql, StreamSettings, Templates } from './sql/sql-generator';
+import { generatePoolSql, generateSql, ProgressProbe, StreamSettings, Templates } from './sql/sql-generator';
 import { loadTemplates } from './sql/templates';
 
 export interface AnalysisView {
@@ -44,6 +44,7 @@ export interface AnalysisView {
 @Injectable()
 export class AnalysesService {
   private readonly logger = new Logger('Analyses');
+  private readonly validShapes = new Set<string>();
   private readonly templates: Templates = loadTemplates();
 
   constructor(
@@ -72,6 +73,7 @@ export class AnalysesService {
       resultsStream: this.config.resultsStream,
       latenessHorizonSeconds: this.config.latenessHorizonSeconds,
       retentionHours: this.config.streamRetentionHours,
+      pollIntervalMs: pollIntervalMs(this.config.maxPools),
     };
   }
 
@@ -79,6 +81,11 @@ export class AnalysesService {
   async validate(tenant: Tenant, body: unknown, id: string = randomUUID()): Promise<{ definition: ValidDefinition; sql: string }> {
     const definition = checkDefinition(body, (key) => this.tenants.environmentExists(tenant.id, key));
     const sql = this.generate({ id, tenantKey: tenant.key, definition, generation: 1, readFrom: new Date() });
+    // Generated scripts differ only in their literals (base64 strings, checked integers): Flink's
+    // planner gives every script of one shape the same verdict, so a shape it accepted is not
+    // planned again. A burst of definitions costs seconds, not minutes.
+    const shape = shapeOf(sql);
+    if (this.validShapes.has(shape)) return { definition, sql };
     let verdict: Awaited<ReturnType<SqlValidator['validate']>>;
     try {
       verdict = await this.validator.validate(sql);
@@ -89,11 +96,13 @@ export class AnalysesService {
     if (!verdict.valid) {
       throw Problem.invalid([{ path: '/params', message: verdict.error }], `Flink's planner rejected the analysis: ${verdict.error}`);
     }
+    if (this.validShapes.size >= MAX_VALID_SHAPES) this.validShapes.clear();
+    this.validShapes.add(shape);
     return { definition, sql };
   }
 
   async create(tenant: Tenant, body: unknown): Promise<AnalysisView> {
-    // Each analysis is a Flink job holding a slot: one tenant must not take the cluster.
+    // Every analysis adds to a pool's work and to its restarts: one tenant must not take them all.
     if (this.repository.list(tenant.id).length >= this.config.maxAnalysesPerTenant) {
       throw Problem.conflict(`The tenant has ${this.config.maxAnalysesPerTenant} analyses, the most allowed; delete one first.`);
     }
@@ -219,8 +228,8 @@ export class AnalysesService {
     return this.poolSql([analysis]);
   }
 
-  /** The script of a pool job computing the analyses' current generations (docs/pools.md). */
-  poolSql(members: Analysis[]): string {
+  /** The script of a pool job computing the analyses' current generations (docs/pools.md); `probe` names the job in its progress. */
+  poolSql(members: Analysis[], probe?: ProgressProbe): string {
     return generatePoolSql(
       members.map((a) => ({
         id: a.id, tenantKey: this.tenants.tenantKey(a.tenantId), environment: a.environment, kind: 'flag-evaluations' as const,
@@ -228,6 +237,7 @@ export class AnalysesService {
       })),
       this.streams,
       this.templates,
+      probe,
     );
   }
 
@@ -262,6 +272,23 @@ export class AnalysesService {
 }
 
 /** The window of an analysis in ms (every deployable kind has one). */
+/**
+ * Each pool job polls every shard this often: the events stream has at most 2 × maxPools
+ * polling readers (a pool reads twice while it hands over to a new job, docs/pools.md), and
+ * Kinesis allows 5 reads a second per shard among them all.
+ */
+export function pollIntervalMs(maxPools: number): number {
+  return 2 * maxPools * 200;
+}
+
+/** Shapes of generated scripts the planner accepted, kept in memory (a restart plans each once again). */
+const MAX_VALID_SHAPES = 1000;
+
+/** A generated script with its literals blanked: base64 strings and every number. */
+export function shapeOf(sql: string): string {
+  return sql.replace(/FROM_BASE64\('[A-Za-z0-9+/=]*'\)/g, 'FROM_BASE64(?)').replace(/\d+/g, '0');
+}
+
 export function windowMsOf(params: Record<string, unknown> | { window: string }): number {
   const window = parseDuration(String((params as { window?: unknown }).window));
   return (window ? durationSeconds(window) : 1) * 1000;

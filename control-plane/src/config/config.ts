@@ -49,8 +49,9 @@ export interface Config {
   maxAnalysesPerTenant: number;
   /**
    * FLAGSTREAM_MAX_POOLS: analyses share this many jobs (docs/pools.md), so the events stream
-   * has this many readers however many analyses run. At most 20 (Kinesis' limit on enhanced
-   * fan-out consumers; polling readers share 5 reads a second per shard).
+   * has this many readers however many analyses run (twice as many while every pool hands
+   * over to a new job). At most 10: Kinesis takes 20 enhanced fan-out consumers; polling
+   * readers share 5 reads a second per shard.
    */
   maxPools: number;
   /** First wait before a failed job is deployed again; it doubles with every consecutive failure. */
@@ -128,10 +129,14 @@ function managedFlinkSettings(env: NodeJS.ProcessEnv, events: string, results: s
 export const OTHER_EVENT_READERS = 0;
 const MAX_READERS = 20;
 
+/**
+ * While a pool's new job catches up, the job it replaces still reads (docs/pools.md): a pool
+ * is up to two readers, so at most (20 − other readers) / 2 pools.
+ */
 function maxPools(env: NodeJS.ProcessEnv): number {
   const value = int(env, 'FLAGSTREAM_MAX_POOLS', 8);
-  const most = MAX_READERS - OTHER_EVENT_READERS;
-  if (value < 1 || value > most) throw new Error(`FLAGSTREAM_MAX_POOLS must be between 1 and ${most} (the events stream takes at most ${MAX_READERS} readers), got "${env.FLAGSTREAM_MAX_POOLS}"`);
+  const most = Math.floor((MAX_READERS - OTHER_EVENT_READERS) / 2);
+  if (value < 1 || value > most) throw new Error(`FLAGSTREAM_MAX_POOLS must be between 1 and ${most} (the events stream takes at most ${MAX_READERS} readers, and a pool that changes reads twice until its new job caught up), got "${env.FLAGSTREAM_MAX_POOLS}"`);
   return value;
 }
 

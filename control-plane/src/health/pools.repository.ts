@@ -43,6 +43,13 @@ export interface Pool {
   nextAttemptAt?: string;
   /** Since when the current job has been running without a failure. */
   runningSince?: string;
+  /** When the current job was deployed without state: it has caught up once its progress passes this. */
+  startedAt?: string;
+  /** The current job's progress (min over the events stream's open shards), kept by the results ingestor. */
+  progressAt?: string;
+  /** The job the current one replaces: it serves its members until the current one has caught up. */
+  previousJobId?: string;
+  previousMembers?: MemberRef[];
 }
 
 export interface PoolsRepository {
@@ -61,21 +68,25 @@ export function poolIds(maxPools: number): string[] {
 interface Row {
   id: string; generation: number; members: string; sql: string | null; job_id: string | null; job_name: string | null;
   operation: string | null; checkpoint: string | null; savepoint: string | null; failures: number; next_attempt_at: string | null;
-  running_since: string | null;
+  running_since: string | null; started_at: string | null; progress_at: string | null; previous_job_id: string | null;
+  previous_members: string | null;
 }
 
 const COLUMNS: Record<keyof Omit<Pool, 'id'>, keyof Row> = {
   generation: 'generation', members: 'members', sql: 'sql', jobId: 'job_id', jobName: 'job_name', operation: 'operation',
   checkpoint: 'checkpoint', savepoint: 'savepoint', failures: 'failures', nextAttemptAt: 'next_attempt_at', runningSince: 'running_since',
+  startedAt: 'started_at', progressAt: 'progress_at', previousJobId: 'previous_job_id', previousMembers: 'previous_members',
 };
-const JSON_FIELDS = new Set(['members', 'operation']);
+const JSON_FIELDS = new Set(['members', 'operation', 'previousMembers']);
 
 function toPool(r: Row): Pool {
   return {
     id: r.id, generation: r.generation, members: JSON.parse(r.members) as MemberRef[], sql: r.sql ?? undefined, jobId: r.job_id ?? undefined,
     jobName: r.job_name ?? undefined, operation: r.operation ? (JSON.parse(r.operation) as Operation) : undefined,
     checkpoint: r.checkpoint ?? undefined, savepoint: r.savepoint ?? undefined, failures: r.failures,
-    nextAttemptAt: r.next_attempt_at ?? undefined, runningSince: r.running_since ?? undefined,
+    nextAttemptAt: r.next_attempt_at ?? undefined, runningSince: r.running_since ?? undefined, startedAt: r.started_at ?? undefined,
+    progressAt: r.progress_at ?? undefined, previousJobId: r.previous_job_id ?? undefined,
+    previousMembers: r.previous_members ? (JSON.parse(r.previous_members) as MemberRef[]) : undefined,
   };
 }
 

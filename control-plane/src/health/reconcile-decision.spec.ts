@@ -30,15 +30,27 @@ describe('decide', () => {
     expect(decide(healthy, [A, B], { job: job('RUNNING', 'RUNNING') }, NOW, settings)).toMatchObject({ resetFailures: true });
   });
 
-  it('cancels the job when a member is added, recomputed (a new generation), stopped or deleted', () => {
+  it('hands over to a new job when a member is added, recomputed (a new generation), stopped or deleted', () => {
     const running = { job: job('RUNNING', 'RUNNING') };
     const C = { id: 'c1', generation: 1 };
-    expect(decide(pool(), [A, B, C], running, NOW, settings)).toEqual({ action: 'cancel', jobId: 'j1', reason: 'adding c1' });
-    expect(decide(pool(), [{ id: 'a1', generation: 3 }, B], running, NOW, settings)).toEqual({ action: 'cancel', jobId: 'j1', reason: 'recomputing a1' });
-    expect(decide(pool(), [A], running, NOW, settings)).toEqual({ action: 'cancel', jobId: 'j1', reason: 'removing b1' });
+    expect(decide(pool(), [A, B, C], running, NOW, settings)).toEqual({ action: 'handover', jobId: 'j1', reason: 'adding c1' });
+    expect(decide(pool(), [{ id: 'a1', generation: 3 }, B], running, NOW, settings)).toEqual({ action: 'handover', jobId: 'j1', reason: 'recomputing a1' });
+    expect(decide(pool(), [A], running, NOW, settings)).toEqual({ action: 'handover', jobId: 'j1', reason: 'removing b1' });
     // Also while it starts or restarts; never in the middle of a stop.
-    expect(decide(pool(), [A], { job: job('STARTING', 'INITIALIZING') }, NOW, settings)).toMatchObject({ action: 'cancel' });
+    expect(decide(pool(), [A], { job: job('STARTING', 'INITIALIZING') }, NOW, settings)).toMatchObject({ action: 'handover' });
     expect(decide(pool(), [A], { job: job('STOPPING', 'CANCELLING') }, NOW, settings)).toEqual({ action: 'wait' });
+  });
+
+  it('keeps the replaced job until the new one has read past its own start, then retires it', () => {
+    const handing = pool({ previousJobId: 'j0', previousMembers: [A], startedAt: ago(30_000), progressAt: ago(40_000) });
+    const previous = job('RUNNING', 'RUNNING', { id: 'j0', name: 'flagstream-pool-p0-g3-0000' });
+    expect(decide(handing, [A, B], { job: job('RUNNING', 'RUNNING'), previous }, NOW, settings)).toMatchObject({ action: 'status', phase: 'RUNNING' });
+    const caughtUp = { ...handing, progressAt: ago(29_000) };
+    expect(decide(caughtUp, [A, B], { job: job('RUNNING', 'RUNNING'), previous }, NOW, settings)).toEqual({ action: 'retire', jobId: 'j0', reason: 'job j1 caught up' });
+    // Progress alone is not enough: the new job must run.
+    expect(decide(caughtUp, [A, B], { job: job('FAILING', 'RESTARTING'), previous }, NOW, settings)).toEqual({ action: 'status' });
+    expect(decide(handing, [A, B], { job: job('RUNNING', 'RUNNING') }, NOW, settings)).toEqual({ action: 'retire', jobId: 'j0', reason: 'it ended' });
+    expect(decide(handing, [], { job: job('RUNNING', 'RUNNING'), previous }, NOW, settings)).toMatchObject({ action: 'retire', jobId: 'j0' });
   });
 
   it('counts a job that failed or was cancelled behind its back as a failure, and a vanished one as lost', () => {
@@ -94,6 +106,15 @@ describe('members', () => {
     expect(memberStatus({ ...A, desiredState: 'RUNNING' }, pool(), job('FAILING', 'RESTARTING'))).toEqual({ status: 'FAILED', reason: 'Flink job RESTARTING' });
     expect(memberStatus({ id: 'c1', generation: 1, desiredState: 'RUNNING' }, pool(), running)).toBeUndefined();
     expect(memberStatus({ ...A, generation: 3, desiredState: 'RUNNING' }, pool(), running)).toBeUndefined();
+  });
+
+  it('shows a member the replaced job still serves RUNNING until the new job takes over', () => {
+    const handing = pool({ members: [{ id: 'a1', generation: 2 }, { id: 'c1', generation: 1 }], previousJobId: 'j0', previousMembers: [A, B] });
+    const previous = job('RUNNING', 'RUNNING', { id: 'j0' });
+    expect(memberStatus({ ...A, desiredState: 'RUNNING' }, handing, job('STARTING', 'INITIALIZING'), previous)).toEqual({ status: 'RUNNING' });
+    expect(memberStatus({ id: 'c1', generation: 1, desiredState: 'RUNNING' }, handing, job('STARTING', 'INITIALIZING'), previous)).toEqual({ status: 'DEPLOYING' });
+    expect(memberStatus({ ...B, desiredState: 'STOPPED' }, handing, job('RUNNING', 'RUNNING'), previous)).toEqual({ status: 'STOPPING' });
+    expect(memberStatus({ ...B, desiredState: 'STOPPED' }, { ...handing, previousJobId: undefined }, job('RUNNING', 'RUNNING'), undefined)).toEqual({ status: 'STOPPED' });
   });
 
   it('shows a stopped member STOPPING while the job still computes it, then STOPPED', () => {

@@ -18,8 +18,13 @@ export type Decision =
   | { action: 'deploy' }
   /** Every member is stopped: stop with a savepoint, which the same members restore from. */
   | { action: 'stop'; jobId: string }
-  /** Cancel a job that no longer computes the members it should (one was added, changed, stopped or deleted). */
-  | { action: 'cancel'; jobId: string; reason: string }
+  /**
+   * The job no longer computes the members it should (one was added, changed, stopped or
+   * deleted): a new job takes over, and this one serves its members until the new one caught up.
+   */
+  | { action: 'handover'; jobId: string; reason: string }
+  /** The job the current one replaced is no longer needed (the current one caught up) or gone: cancel it. */
+  | { action: 'retire'; jobId: string; reason: string }
   /** The job ended or vanished while it should run: count a failure, wait, deploy again. */
   | { action: 'failed'; jobId: string; reason: string; lost: boolean }
   /** No member should run and the job is gone: forget it, keep its last checkpoint. */
@@ -62,16 +67,21 @@ export function describeChange(running: readonly MemberRef[], wanted: readonly M
   return parts.join('; ') || 'its members changed';
 }
 
+/** Whether the pool's current job, deployed without state, has read past the moment it started. */
+export function caughtUp(pool: Pool, job: ObservedJob | undefined): boolean {
+  return job?.phase === 'RUNNING' && pool.progressAt !== undefined && pool.startedAt !== undefined && pool.progressAt >= pool.startedAt;
+}
+
 /**
  * `wanted`: the analysis generations that should run in the pool now; `job`: the target's view
  * of the pool's recorded job (undefined when it has none or the target does not know it);
- * `named`: a job whose name is the one an interrupted deployment recorded; `keepState`:
- * whether a stopped member would want the pool's state back (savepoint on stop, else cancel).
+ * `previous`: of the job it replaces; `named`: a job whose name is the one an interrupted
+ * deployment recorded.
  */
 export function decide(
   pool: Pool,
   wanted: readonly MemberRef[],
-  observed: { job?: ObservedJob; named?: ObservedJob },
+  observed: { job?: ObservedJob; previous?: ObservedJob; named?: ObservedJob },
   now: number,
   settings: ReconcileSettings,
 ): Decision {
@@ -86,6 +96,12 @@ export function decide(
   }
 
   const job = observed.job;
+  if (pool.previousJobId) {
+    const previous = observed.previous;
+    if (!previous || !isActive(previous)) return { action: 'retire', jobId: pool.previousJobId, reason: 'it ended' };
+    if (caughtUp(pool, job)) return { action: 'retire', jobId: previous.id, reason: `job ${job!.id} caught up` };
+    if (!wanted.length) return { action: 'retire', jobId: previous.id, reason: 'no member runs' };
+  }
   if (!wanted.length) {
     if (job && isActive(job)) return { action: 'stop', jobId: job.id };
     if (pool.jobId) return { action: 'release', jobId: pool.jobId };
@@ -95,7 +111,7 @@ export function decide(
   if (pool.jobId) {
     if (!job) return { action: 'failed', jobId: pool.jobId, reason: 'the job is gone from the cluster', lost: true };
     if (isActive(job) && job.phase !== 'STOPPING' && !sameMembers(pool.members, wanted)) {
-      return { action: 'cancel', jobId: job.id, reason: describeChange(pool.members, wanted) };
+      return { action: 'handover', jobId: job.id, reason: describeChange(pool.members, wanted) };
     }
     switch (job.phase) {
       case 'RUNNING': {
@@ -119,17 +135,22 @@ export function decide(
 }
 
 /**
- * A member's status, given its pool's job (undefined: leave the status as it is). A member
- * the job does not compute yet waits for the pool's next deployment.
+ * A member's status, given its pool's job and the one that job replaces (undefined: leave the
+ * status as it is). A member the jobs do not compute yet waits for the pool's next deployment.
  */
 export function memberStatus(
   member: MemberRef & { desiredState: DesiredState },
   pool: Pool,
   job: ObservedJob | undefined,
+  previous?: ObservedJob,
 ): { status: AnalysisStatus; reason?: string } | undefined {
-  const inJob = Boolean(pool.jobId) && pool.members.some((m) => m.id === member.id && m.generation === member.generation);
+  const computes = (members: MemberRef[] | undefined) => Boolean(members?.some((m) => m.id === member.id && m.generation === member.generation));
+  const inJob = Boolean(pool.jobId) && computes(pool.members);
+  const inPrevious = Boolean(pool.previousJobId) && previous !== undefined && isActive(previous) && computes(pool.previousMembers);
   const active = inJob && job !== undefined && isActive(job);
-  if (member.desiredState === 'STOPPED') return active ? { status: 'STOPPING' } : { status: 'STOPPED' };
+  if (member.desiredState === 'STOPPED') return active || inPrevious ? { status: 'STOPPING' } : { status: 'STOPPED' };
+  // Served by the job being replaced until the new one caught up.
+  if (inPrevious && previous!.phase === 'RUNNING') return { status: 'RUNNING' };
   if (!inJob || !job) return undefined;
   switch (job.phase) {
     case 'RUNNING':

@@ -97,6 +97,8 @@ describe('Reconciler', () => {
     return r;
   };
   const activeJobs = () => [...target.jobs.values()].filter((j) => j.phase === 'RUNNING');
+  /** The results ingestor saw the pool's new job read past its start. */
+  const caughtUp = (pool = 'p0') => pools.update(pool, { progressAt: '2100-01-01T00:00:00.000Z' });
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'reconciler-'));
@@ -140,22 +142,42 @@ describe('Reconciler', () => {
     expect(['a1', 'a2', 'a3', 'a4', 'a5'].map((id) => current(id).status)).toEqual(Array(5).fill('RUNNING'));
   });
 
-  it('restarts a pool without state to add a member: the others recompute what could still change, as a new generation', async () => {
+  it('adds a member with a new job next to the old one, which serves until the new one caught up; the others re-read what could still change', async () => {
     insert({ progressAt: undefined });
     await reconciler.pass();
-    analyses.update('a1', { progressAt: new Date(now - 2000).toISOString() });
     now += 3 * 3600_000;
     analyses.update('a1', { progressAt: new Date(now - 2000).toISOString() });
     insert({ id: 'a2', pool: 'p0', readFrom: new Date(now).toISOString() });
     await reconciler.reconcileNow('a2');
-    expect(target.calls).toEqual(['deploy fresh', 'cancel job1', 'deploy fresh']);
-    expect(current('a1')).toMatchObject({ generation: 2, jobId: 'job2' });
-    // a1 re-reads from one horizon (1 h) and a minute before its progress, and keeps its older windows.
+    expect(target.calls).toEqual(['deploy fresh', 'deploy fresh']);
+    expect(pools.get('p0')).toMatchObject({ jobId: 'job2', previousJobId: 'job1', previousMembers: [{ id: 'a1', generation: 1 }], startedAt: new Date(now).toISOString() });
+    // Same generation: its rows' versions keep the complete ones served while the new job re-reads.
+    expect(current('a1')).toMatchObject({ generation: 1, status: 'RUNNING' });
+    // a1 re-reads from one horizon (1 h), a minute and the clock allowance before its progress.
     expect(Date.parse(current('a1').readFrom!)).toBeLessThan(now - 3600_000);
-    expect(Date.parse(current('a1').resultsFrom!)).toBeGreaterThan(now - 2 * 3600_000);
+    expect(Date.parse(current('a1').readFrom!)).toBeGreaterThan(now - 2 * 3600_000);
     expect(current('a2')).toMatchObject({ generation: 1, jobId: 'job2' });
     expect(target.deployed[1].name).toMatch(/^flagstream-pool-p0-g2-/);
-    expect(history.list('a1', 100).some((h) => /pool p0 restarts \(adding a2\)/.test(h.reason ?? ''))).toBe(true);
+    expect(history.list('a1', 100).some((h) => /pool p0 restarts \(adding a2\); job job1 serves/.test(h.reason ?? ''))).toBe(true);
+    await reconciler.pass();
+    expect(target.calls).toEqual(['deploy fresh', 'deploy fresh']); // not caught up yet
+    caughtUp();
+    await reconciler.pass();
+    expect(target.calls).toEqual(['deploy fresh', 'deploy fresh', 'cancel job1']);
+    expect(pools.get('p0')).toMatchObject({ jobId: 'job2', previousJobId: undefined });
+    expect([current('a1').status, current('a2').status]).toEqual(['RUNNING', 'RUNNING']);
+  });
+
+  it('replaces a new job that has not caught up yet when the members change again, keeping the one that serves', async () => {
+    insert({ pool: 'p0' });
+    await reconciler.pass();
+    insert({ id: 'a2', pool: 'p0' });
+    await reconciler.reconcileNow('a2');
+    insert({ id: 'a3', pool: 'p0' });
+    await reconciler.reconcileNow('a3');
+    expect(target.calls).toEqual(['deploy fresh', 'deploy fresh', 'cancel job2', 'deploy fresh']);
+    expect(pools.get('p0')).toMatchObject({ jobId: 'job3', previousJobId: 'job1' });
+    expect(target.deployed[2].sql).toMatch(/a1@1 .*, a2@1 .*, a3@1 /);
   });
 
   it('after a crash mid-deploy adopts the job that did start, instead of deploying twice', async () => {
@@ -200,19 +222,19 @@ describe('Reconciler', () => {
     expect([current().generation, current('a2').generation]).toEqual([1, 1]);
   });
 
-  it('recomputes the members as a new generation when a lost job left no checkpoint', async () => {
+  it('re-reads what could still change when a lost job left no checkpoint', async () => {
     insert();
     await reconciler.pass();
     target.jobs.delete('job1'); // the cluster restarted and forgot it
     await reconciler.pass();
-    expect(current()).toMatchObject({ generation: 1, status: 'FAILED' });
+    expect(current()).toMatchObject({ status: 'FAILED' });
     expect(current().statusMessage).toMatch(/no checkpoint to restore/);
     now += 10_000;
     await reconciler.pass();
     expect(target.calls).toEqual(['deploy fresh', 'deploy fresh']);
-    expect(current().generation).toBe(2);
-    expect(history.list('a1', 100).some((h) => /recomputing windows from/.test(h.reason ?? ''))).toBe(true);
-    expect(target.deployed[1].sql).toMatch(/a1@2/);
+    expect(current().generation).toBe(1);
+    expect(history.list('a1', 100).some((h) => /without state: recomputing windows from/.test(h.reason ?? ''))).toBe(true);
+    expect(target.deployed[1].name).toMatch(/^flagstream-pool-p0-g2-/);
   });
 
   it('backs off longer after each failed deployment, and gives up a restore that keeps failing', async () => {
@@ -232,7 +254,7 @@ describe('Reconciler', () => {
     target.nextDeploy = 'start';
     await reconciler.pass();
     expect(target.calls.at(-1)).toBe('deploy fresh');
-    expect(current().generation).toBe(2);
+    expect(history.list('a1', 100).some((h) => /without state: recomputing windows from/.test(h.reason ?? ''))).toBe(true);
   });
 
   it('stops the job of a pool whose only member stops with a savepoint, and restores it when the member starts again', async () => {
@@ -253,23 +275,30 @@ describe('Reconciler', () => {
     expect(current().generation).toBe(1);
   });
 
-  it('restarts a pool without a stopped member; started again, it recomputes from its last progress', async () => {
+  it('goes on without a stopped member; started again, it re-reads from its last progress what it missed', async () => {
     insert({ pool: 'p0' });
     insert({ id: 'a2', pool: 'p0' });
     await reconciler.pass();
     analyses.update('a2', { desiredState: 'STOPPED', progressAt: new Date(now).toISOString() });
     await reconciler.reconcileNow('a2');
-    expect(target.calls).toEqual(['deploy fresh', 'cancel job1', 'deploy fresh']);
-    expect(target.deployed[1].sql).toMatch(/^-- a1@2 [^,]*$/);
+    expect(target.calls).toEqual(['deploy fresh', 'deploy fresh']);
+    expect(target.deployed[1].sql).toMatch(/^-- a1@1 [^,]*$/);
+    expect(current('a2')).toMatchObject({ status: 'STOPPING' }); // the old job still computes it
+    caughtUp();
+    await reconciler.pass();
+    expect(target.calls).toEqual(['deploy fresh', 'deploy fresh', 'cancel job1']);
     expect(current('a2')).toMatchObject({ status: 'STOPPED', generation: 1 });
+    now += 600_000;
     analyses.update('a2', { desiredState: 'RUNNING' });
     await reconciler.reconcileNow('a2');
-    expect(target.calls.slice(3)).toEqual(['cancel job2', 'deploy fresh']);
-    expect(current('a2').generation).toBe(2);
-    expect(target.deployed[2].sql).toMatch(/a1@3 .*, a2@2 /);
+    expect(target.calls.slice(3)).toEqual(['deploy fresh']);
+    expect(current('a2')).toMatchObject({ generation: 1, readFrom: expect.any(String) });
+    // From its creation (it is younger than the lateness horizon), the windows of its stop included.
+    expect(Date.parse(current('a2').readFrom!)).toBeLessThanOrEqual(now - 600_000);
+    expect(target.deployed[2].sql).toMatch(/a1@1 .*, a2@1 /);
   });
 
-  it('restarts a pool without a deleted member, cancels the job of a pool left empty, and any job of ours nobody expects', async () => {
+  it('goes on without a deleted member, cancels the job of a pool left empty, and any job of ours nobody expects', async () => {
     insert({ pool: 'p0' });
     insert({ id: 'a2', pool: 'p0' });
     await reconciler.pass();
@@ -277,7 +306,10 @@ describe('Reconciler', () => {
     target.jobs.set('foreign', { id: 'foreign', name: 'someone-elses-job', phase: 'RUNNING', state: 'RUNNING' });
     analyses.delete('t', 'a2');
     await reconciler.pass();
-    expect(target.calls.sort()).toEqual(['cancel job1', 'cancel stray', 'deploy fresh', 'deploy fresh']);
+    expect(target.calls.sort()).toEqual(['cancel stray', 'deploy fresh', 'deploy fresh']);
+    caughtUp();
+    await reconciler.pass();
+    expect(target.calls.at(-1)).toBe('cancel job1');
     analyses.delete('t', 'a1');
     await reconciler.reconcileNow('a1');
     expect(target.calls.at(-1)).toBe('cancel job2');

@@ -3,6 +3,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { randomBytes } from 'node:crypto';
 import { CONFIG, Config } from '../config/config';
 import { KeyedLock } from '../common/keyed-lock';
+import { Limiter } from '../common/limiter';
 import { ANALYSES_REPOSITORY, AnalysesRepository, Analysis, AnalysisStatus } from '../analyses/analyses.repository';
 import { AnalysesService, windowMsOf } from '../analyses/analyses.service';
 import { AnalysisChanges } from '../analyses/analysis-changes';
@@ -21,8 +22,10 @@ const HEALTHY_AFTER_MS = 10 * 60_000;
  * most MAX_SETTLE_MS after the first): a burst of creations restarts each pool a few times,
  * not once per analysis.
  */
-const SETTLE_MS = 1000;
-const MAX_SETTLE_MS = 5000;
+const SETTLE_MS = 2000;
+const MAX_SETTLE_MS = 10_000;
+/** Job starts at once: each plans its pool's script in the cluster, seconds of CPU. */
+const DEPLOY_CONCURRENCY = 2;
 
 type Observation = { jobs: Map<string, ObservedJob>; at: number };
 
@@ -40,6 +43,7 @@ const refOf = (a: Analysis): MemberRef => ({ id: a.id, generation: a.generation 
 export class Reconciler implements OnApplicationBootstrap {
   private readonly logger = new Logger('HealthCheck');
   private readonly locks = new KeyedLock();
+  private readonly deploys = new Limiter(DEPLOY_CONCURRENCY);
   private readonly settings: ReconcileSettings;
   /** When this process last acted on a pool's job: an older observation of it is stale. */
   private readonly actedAt = new Map<string, number>();
@@ -153,13 +157,14 @@ export class Reconciler implements OnApplicationBootstrap {
     const pool = this.pools.get(poolId);
     const wanted = this.wanted(poolId).map(refOf);
     const job = pool.jobId ? observed.jobs.get(pool.jobId) : undefined;
+    const previous = pool.previousJobId ? observed.jobs.get(pool.previousJobId) : undefined;
     const named = pool.operation?.jobName ? [...observed.jobs.values()].find((j) => isJobNamed(j.name, pool.operation!.jobName!)) : undefined;
-    const decision = decide(pool, wanted, { job, named }, this.now(), this.settings);
+    const decision = decide(pool, wanted, { job, previous, named }, this.now(), this.settings);
     await this.apply(pool, decision);
     await this.noteMembers(poolId, observed);
     // A step that only cleared the way (a job of other members cancelled, an interrupted
     // operation settled) is followed at once by the next, not a pass later.
-    if (['cancel', 'abandon', 'release'].includes(decision.action) && steps < 3) return this.reconcilePool(poolId, await this.observe(), steps + 1);
+    if (['handover', 'retire', 'abandon', 'release'].includes(decision.action) && steps < 4) return this.reconcilePool(poolId, await this.observe(), steps + 1);
   }
 
   /** The pool's members that should run, in a stable order. */
@@ -191,16 +196,31 @@ export class Reconciler implements OnApplicationBootstrap {
         return this.deploy(pool);
       case 'stop':
         return this.stop(pool, decision.jobId);
-      case 'cancel':
+      case 'handover':
         this.actedAt.set(id, this.now());
-        await this.target.cancel(decision.jobId);
-        // Its state belongs to the old members: the new job starts without it.
-        this.pools.update(id, { jobId: undefined, checkpoint: undefined, savepoint: undefined, runningSince: undefined });
+        if (pool.previousJobId) {
+          // The current job never caught up: the previous one still serves, a newer one replaces this one.
+          await this.target.cancel(decision.jobId);
+          this.pools.update(id, { jobId: undefined, runningSince: undefined, checkpoint: undefined, savepoint: undefined });
+        } else {
+          this.pools.update(id, { previousJobId: decision.jobId, previousMembers: pool.members, jobId: undefined, runningSince: undefined, checkpoint: undefined, savepoint: undefined });
+        }
         for (const a of this.analyses.inPool(id)) {
-          this.history.add(a.id, { at: this.iso(), status: a.status, reason: `pool ${id} restarts (${decision.reason}): cancelled job ${decision.jobId}` });
-          if (a.desiredState === 'STOPPED' && pool.members.some((m) => m.id === a.id)) this.note(a, 'STOPPED', `pool ${id} restarted without it; started again, it recomputes what it missed`);
+          this.history.add(a.id, { at: this.iso(), status: a.status, reason: `pool ${id} restarts (${decision.reason}); job ${pool.previousJobId ?? decision.jobId} serves until the new job caught up` });
         }
         return;
+      case 'retire': {
+        this.actedAt.set(id, this.now());
+        await this.target.cancel(decision.jobId);
+        const served = pool.previousMembers ?? [];
+        this.pools.update(id, { previousJobId: undefined, previousMembers: undefined });
+        for (const a of this.analyses.inPool(id)) {
+          if (!served.some((m) => m.id === a.id)) continue;
+          this.history.add(a.id, { at: this.iso(), status: a.status, reason: `pool ${id}: cancelled job ${decision.jobId}, which served until now (${decision.reason})` });
+          if (a.desiredState === 'STOPPED') this.note(a, 'STOPPED', `pool ${id} goes on without it; started again, it recomputes what it missed`);
+        }
+        return;
+      }
       case 'failed': {
         const cause = decision.lost ? undefined : await this.target.failureCause(decision.jobId).catch(() => undefined);
         const checkpoint = await this.target.latestCheckpoint(decision.jobId).catch(() => undefined);
@@ -228,25 +248,28 @@ export class Reconciler implements OnApplicationBootstrap {
     let generation = pool.generation;
     let sql = pool.sql!;
     if (!restoreFrom) {
-      for (const member of members) if (member.jobId) this.recomputeLater(member, `pool ${id} starts again without state`);
+      for (const member of members) if (member.jobId) this.rereadLater(member, `pool ${id} starts a job without state`);
       members = this.wanted(id);
       generation = pool.generation + 1;
-      sql = this.lifecycle.poolSql(members);
+      sql = this.lifecycle.poolSql(members, { pool: id, generation });
     }
     const refs = members.map(refOf);
     const name = jobNameFor(id, generation, randomBytes(4).toString('hex'));
     // Intent first: a crash from here on leaves a trace the next pass settles.
     this.pools.update(id, {
       operation: { type: 'deploy', at: this.iso(), jobName: name }, jobName: name, members: refs, sql, generation,
-      ...(restoreFrom ? {} : { checkpoint: undefined, savepoint: undefined }),
+      ...(restoreFrom ? {} : { checkpoint: undefined, savepoint: undefined, startedAt: this.iso(), progressAt: undefined }),
     });
+    const fresh = this.pools.get(id);
     for (const member of members) {
-      this.note(member, 'DEPLOYING', restoreFrom ? `pool ${id}: restoring from ${restoreFrom}` : `pool ${id}: reading the stream from ${member.readFrom ?? member.createdAt}`);
+      const reason = restoreFrom ? `pool ${id}: restoring from ${restoreFrom}` : `pool ${id}: reading the stream from ${member.readFrom ?? member.createdAt}`;
+      if (this.servedByPrevious(fresh, member)) this.history.add(member.id, { at: this.iso(), status: member.status, reason });
+      else this.note(member, 'DEPLOYING', reason);
     }
     this.actedAt.set(id, this.now());
     let jobId: string;
     try {
-      jobId = await this.target.deploy({ name, sql, restoreFrom });
+      jobId = await this.deploys.run(() => this.target.deploy({ name, sql, restoreFrom }));
     } catch (error) {
       this.pools.update(id, { operation: undefined });
       await this.recordFailure(this.pools.get(id), `deployment failed: ${(error as Error).message.slice(0, 1000)}`, undefined);
@@ -310,14 +333,23 @@ export class Reconciler implements OnApplicationBootstrap {
       fresh = this.pools.update(pool.id, { checkpoint: undefined, savepoint: undefined });
       next = `restoring failed ${failures} times in a row: its members recompute`;
     }
-    for (const member of this.wanted(pool.id)) this.note(member, 'FAILED', `pool ${pool.id}: ${reason}; next attempt in ${Math.round(wait / 1000)} s, ${next}`);
+    for (const member of this.wanted(pool.id)) {
+      const line = `pool ${pool.id}: ${reason}; next attempt in ${Math.round(wait / 1000)} s, ${next}`;
+      if (this.servedByPrevious(fresh, member)) this.history.add(member.id, { at: this.iso(), status: member.status, reason: `${line} (the job it replaces serves meanwhile)` });
+      else this.note(member, 'FAILED', line);
+    }
     this.logger.warn(`pool ${pool.id}: ${reason}`);
   }
 
-  /** The state is gone: a new generation recomputes every window that could still change. */
-  private recomputeLater(analysis: Analysis, why: string): void {
+  /**
+   * The member's state is not in the new job: it re-reads every window late events could still
+   * change, as the same generation. Its rows' versions count the events they absorbed, so a
+   * window the new job has not fully read yet never replaces the stored one (counting.md §4), and
+   * the job it replaces may go on serving meanwhile.
+   */
+  private rereadLater(analysis: Analysis, why: string): void {
     const plan = afterLoss(analysis, windowMsOf(analysis.params), this.config.latenessHorizonSeconds * 1000, new Date(this.now() - this.config.streamRetentionHours * 3600_000));
-    this.lifecycle.startGeneration(analysis, plan);
+    this.analyses.update(analysis.id, { readFrom: plan.readFrom.toISOString() });
     this.history.add(analysis.id, {
       at: this.iso(), status: analysis.status,
       reason: `${why}: recomputing windows from ${plan.resultsFrom?.toISOString()} (reading from ${plan.readFrom.toISOString()})`,
@@ -332,7 +364,7 @@ export class Reconciler implements OnApplicationBootstrap {
   private async cancelOrphans(jobs: Map<string, ObservedJob>): Promise<void> {
     const names = poolIds(this.config.maxPools)
       .map((id) => this.pools.get(id))
-      .flatMap((p) => [p.jobId, p.jobName, p.operation?.jobName])
+      .flatMap((p) => [p.jobId, p.jobName, p.operation?.jobName, p.previousJobId])
       .filter((n): n is string => Boolean(n));
     const expected = new Set([...names, ...names.map(applicationNameOf).filter(Boolean)]);
     for (const job of jobs.values()) {
@@ -346,9 +378,10 @@ export class Reconciler implements OnApplicationBootstrap {
   private async noteMembers(poolId: string, observed: Observation): Promise<void> {
     const pool = this.pools.get(poolId);
     const job = pool.jobId ? observed.jobs.get(pool.jobId) : undefined;
+    const previous = pool.previousJobId ? observed.jobs.get(pool.previousJobId) : undefined;
     let cause: string | undefined | null = null;
     for (const member of this.analyses.inPool(poolId)) {
-      const next = memberStatus(member, pool, job);
+      const next = memberStatus(member, pool, job, previous);
       if (!next) continue;
       if (next.status === 'FAILED') {
         if (member.status === 'FAILED') continue;
@@ -358,6 +391,11 @@ export class Reconciler implements OnApplicationBootstrap {
       }
       this.note(member, next.status, next.reason ?? (next.status === member.status ? member.statusMessage : undefined));
     }
+  }
+
+  /** Whether the job the pool's current one replaces still computes this member generation. */
+  private servedByPrevious(pool: Pool, member: Analysis): boolean {
+    return Boolean(pool.previousJobId && pool.previousMembers?.some((m) => m.id === member.id && m.generation === member.generation));
   }
 
   /** Tells each member (that still computes the same generation) the same thing. */

@@ -4,7 +4,7 @@ import { CONFIG, Config } from '../config/config';
 import { DATABASE, Db } from '../store/database';
 import { MetricsService } from '../metrics/metrics.service';
 import { StreamService } from '../stream/kinesis';
-import { ApplyOutcome, LateRecord, ProgressRecord, RESULTS_REPOSITORY, ResultRow, ResultsRepository, RowRecord } from './results.repository';
+import { ApplyOutcome, LateRecord, POOL_PROGRESS_PREFIX, ProgressRecord, RESULTS_REPOSITORY, ResultRow, ResultsRepository, RowRecord } from './results.repository';
 
 /** Fields of a result row that are measures, not dimensions; the rest (but the window) identify the row. */
 const MEASURES = new Set(['evaluations', 'contexts']);
@@ -230,7 +230,7 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
     const due = this.unripe.splice(0, ripe);
     this.db.transaction(() => {
       for (const { record } of due) {
-        const outcome = this.results.applyProgress(record, openShards);
+        const outcome = record.analysisId.startsWith(POOL_PROGRESS_PREFIX) ? this.results.applyPoolProgress(record, openShards) : this.results.applyProgress(record, openShards);
         if (outcome !== 'stored') this.skipped(outcome);
       }
     })();

@@ -383,4 +383,24 @@ describe('SqliteResultsRepository', () => {
       );
     });
   });
+
+  describe('pool progress', () => {
+    const poolProgress = (shard: string, time: string, generation: number) =>
+      repo.applyPoolProgress({ analysisId: 'pool:p3', generation, shard, progressAt: at(time) }, ['s0', 's1']);
+    const poolRow = () => db.prepare('SELECT generation, progress_at FROM pools WHERE id = ?').get('p3');
+
+    it('keeps the progress of the pool generation that runs, the minimum over the open shards, and nothing of another generation', () => {
+      expect(poolProgress('s0', '04:00:10', 2)).toBe('unknown-analysis'); // no such pool
+      db.prepare(`INSERT INTO pools (id, generation) VALUES ('p3', 2)`).run();
+      expect(poolProgress('s0', '04:00:10', 2)).toBe('stored');
+      expect(poolRow()).toEqual({ generation: 2, progress_at: null }); // s1 has not reported
+      poolProgress('s1', '04:00:20', 2);
+      expect(poolRow()).toEqual({ generation: 2, progress_at: at('04:00:10') });
+      poolProgress('s0', '04:00:08', 2); // older: progress only grows
+      poolProgress('s0', '04:00:30', 2);
+      expect(poolRow()).toEqual({ generation: 2, progress_at: at('04:00:20') });
+      expect(poolProgress('s0', '04:09:00', 1)).toBe('stale-generation'); // the job it replaced
+      expect(poolRow()).toEqual({ generation: 2, progress_at: at('04:00:20') });
+    });
+  });
 });

@@ -99,6 +99,13 @@ export interface ResultsRepository {
    */
   applyProgress(record: ProgressRecord, openShards: readonly string[] | undefined, now?: Date): ApplyOutcome;
   /**
+   * A pool job's own progress (`analysisId` `pool:<pool>`, `generation` the pool's generation):
+   * kept per shard, and the minimum over `openShards` set as the pool's `progress_at` while the
+   * pool is at that generation. The reconciler retires the job a new one replaces once it passed
+   * the new job's start (docs/pools.md).
+   */
+  applyPoolProgress(record: ProgressRecord, openShards: readonly string[] | undefined): ApplyOutcome;
+  /**
    * Stores the late-event count of one minute bucket (replacing one of an older generation, or of the
    * same generation with a count ≤ this one), then sets the analysis' `lateEvents` to the sum of its
    * buckets. Buckets starting before `readFrom` rounded up to the minute are not written.
@@ -121,6 +128,8 @@ export interface ResultsRepository {
   deleteFor(analysisId: string): void;
 }
 export const RESULTS_REPOSITORY = Symbol('ResultsRepository');
+/** The analysisId under which a pool job reports its own progress: `pool:<pool>`. */
+export const POOL_PROGRESS_PREFIX = 'pool:';
 
 /**
  * Stream-time margin on top of the allowed lateness before a row is final. The ingestor already
@@ -202,17 +211,33 @@ export class SqliteResultsRepository implements ResultsRepository {
             }[]
           ).map((r) => [r.shard, r.progress_at]),
         );
-        let min: string | null = null;
-        for (const shard of openShards) {
-          const at = reported.get(shard);
-          if (at === undefined) {
-            min = null;
-            break;
-          }
-          if (min === null || at < min) min = at;
-        }
+        const min = minOver(openShards, reported);
         this.stmt('UPDATE analyses SET progress_at = ? WHERE id = ?').run(min, record.analysisId);
         this.movePending(record.analysisId, analysis, min, now);
+      }
+      return 'stored';
+    })();
+  }
+
+  applyPoolProgress(record: ProgressRecord, openShards: readonly string[] | undefined): ApplyOutcome {
+    const pool = record.analysisId.slice(POOL_PROGRESS_PREFIX.length);
+    return this.db.transaction((): ApplyOutcome => {
+      const current = this.stmt('SELECT generation FROM pools WHERE id = ?').get(pool) as { generation: number } | undefined;
+      if (!current) return 'unknown-analysis';
+      if (current.generation !== record.generation) return 'stale-generation';
+      this.stmt(
+        `INSERT INTO pool_progress (pool, shard, generation, progress_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (pool, shard) DO UPDATE SET
+             progress_at = CASE WHEN generation = excluded.generation THEN max(progress_at, excluded.progress_at) ELSE excluded.progress_at END,
+             generation = excluded.generation`,
+      ).run(pool, record.shard, record.generation, record.progressAt);
+      if (openShards) {
+        const reported = new Map(
+          (this.stmt('SELECT shard, progress_at FROM pool_progress WHERE pool = ? AND generation = ?').all(pool, record.generation) as { shard: string; progress_at: string }[]).map(
+            (r) => [r.shard, r.progress_at],
+          ),
+        );
+        this.stmt('UPDATE pools SET progress_at = ? WHERE id = ? AND generation = ?').run(minOver(openShards, reported), pool, record.generation);
       }
       return 'stored';
     })();
@@ -348,6 +373,17 @@ export class SqliteResultsRepository implements ResultsRepository {
     if (progressAt === null) return false;
     return Date.parse(windowEnd) + this.graceMs <= Date.parse(progressAt);
   }
+}
+
+/** The minimum of the shards' reported times, or null while one of them has not reported. */
+function minOver(shards: readonly string[], reported: Map<string, string>): string | null {
+  let min: string | null = null;
+  for (const shard of shards) {
+    const at = reported.get(shard);
+    if (at === undefined) return null;
+    if (min === null || at < min) min = at;
+  }
+  return min;
 }
 
 function ceilMinute(ms: number): number {

@@ -61,12 +61,17 @@ const MIGRATIONS: string[] = [
      at TEXT NOT NULL, status TEXT NOT NULL, reason TEXT);
    CREATE INDEX health_history_analysis ON health_history(analysis_id, id);`,
   // Pools (docs/pools.md): analyses share jobs. The reconciler's job, operation, restore
-  // point and backoff move from the analysis to its pool; a new generation's rows wait in
+  // point and backoff move from the analysis to its pool; a pool's previous job serves its
+  // members until the new one caught up (pool_progress); a new generation's rows wait in
   // pending_rows until that generation has caught up with the one it replaces.
   `CREATE TABLE pools (
      id TEXT PRIMARY KEY, generation INTEGER NOT NULL DEFAULT 0, members TEXT NOT NULL DEFAULT '[]', sql TEXT,
      job_id TEXT, job_name TEXT, operation TEXT, checkpoint TEXT, savepoint TEXT,
-     failures INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, running_since TEXT);
+     failures INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, running_since TEXT,
+     started_at TEXT, progress_at TEXT, previous_job_id TEXT, previous_members TEXT);
+   CREATE TABLE pool_progress (
+     pool TEXT NOT NULL, shard TEXT NOT NULL, generation INTEGER NOT NULL, progress_at TEXT NOT NULL,
+     PRIMARY KEY (pool, shard));
    ALTER TABLE analyses ADD COLUMN pool TEXT;
    ALTER TABLE analyses ADD COLUMN generation_started_at TEXT;
    CREATE TABLE pending_rows (

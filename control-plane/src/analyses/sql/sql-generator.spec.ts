@@ -6,7 +6,7 @@ import { loadTemplates, TEMPLATES_DIR } from './templates';
 
 const streams: StreamSettings = {
   region: 'us-east-1', endpoint: 'http://127.0.0.1:4568', eventsStream: 'flagstream-events', resultsStream: 'flagstream-results',
-  latenessHorizonSeconds: 3600, retentionHours: 24,
+  latenessHorizonSeconds: 3600, retentionHours: 24, pollIntervalMs: 3200,
 };
 const templates = loadTemplates();
 const at = { at: new Date('2026-11-25T16:00:00.000Z') };
@@ -170,6 +170,8 @@ describe('SQL generator', () => {
     expect(source).toContain("'connector' = 'flagstream-kinesis'");
     expect(source).toContain("'scan.stream.initpos' = 'AT_TIMESTAMP'");
     expect(source).toContain("'scan.stream.initpos-timestamp' = '1795622400.000'");
+    // 16 polling readers at most (8 pools, each twice while it hands over) share 5 reads a second per shard.
+    expect(source).toContain("'scan.shard.getrecords.intervalmillis' = '3200'");
     expect(source).toContain("'format' = 'json'");
     expect(source).toContain("'json.ignore-parse-errors' = 'true'");
     expect(sql.match(/'connector' = 'kinesis'/g)).toHaveLength(3);
@@ -269,6 +271,13 @@ describe('pool SQL generator', () => {
     // the order given is kept (callers sort)
     const reversed = generatePoolSql([c, b, a], streams, templates);
     expect(statement(reversed, 'CREATE TEMPORARY VIEW summaries_0')).toContain(`>= CAST(${Date.parse('2026-11-25T15:55:00Z')} AS BIGINT)`);
+  });
+
+  it('reports the job\'s own progress as pool:<pool> with the pool\'s generation when asked', () => {
+    const probed = generatePoolSql([a, b], streams, templates, { pool: 'p3', generation: 7 });
+    expect(statement(probed, 'INSERT INTO result_progress')).toContain(
+      `ARRAY[ROW(${stringParam('an-a')}, CAST(4 AS BIGINT)), ROW(${stringParam('an-b')}, CAST(9 AS BIGINT)), ROW(${stringParam('pool:p3')}, CAST(7 AS BIGINT))] AS members`,
+    );
   });
 
   it('explains a kind\'s views once, at its first member', () => {

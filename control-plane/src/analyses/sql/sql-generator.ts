@@ -39,6 +39,12 @@ export interface StreamSettings {
   latenessHorizonSeconds: number;
   /** The events stream's retention: the longest a job may be down and still restore its state. */
   retentionHours: number;
+  /**
+   * How often the job's source polls each shard (GetRecords). Kinesis allows 5 reads a second
+   * per shard shared by every polling reader: with R readers, at least R × 200 ms. Unset: the
+   * connector's default (200 ms, the whole budget for one reader).
+   */
+  pollIntervalMs?: number;
 }
 
 /** Where the job starts reading (the caller computes it; docs/counting.md §5). */
@@ -76,8 +82,18 @@ export function generateSql(spec: AnalysisSpec, streams: StreamSettings, start: 
   return generatePoolSql([{ ...spec, readFrom: start.at }], streams, templates);
 }
 
+/**
+ * Which job's progress this is: the pool job also reports its own progress under the id
+ * `pool:<pool>` with its pool generation, so the control plane can tell when a new job has
+ * caught up with the one it replaces (docs/pools.md).
+ */
+export interface ProgressProbe {
+  pool: string;
+  generation: number;
+}
+
 /** The script of a pool job: members in the order given (callers sort them by id); throws on no members or a duplicate id. */
-export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettings, templates: Templates): string {
+export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettings, templates: Templates, probe?: ProgressProbe): string {
   if (!members.length) throw new Error('a pool needs at least one member');
   const ids = new Set<string>();
   for (const member of members) {
@@ -94,7 +110,7 @@ export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettin
     stateTtl: durationOption(horizonMs + retentionMs),
   });
   const source = fill(templates.eventsSource, {
-    sourceOptions: [...kinesisOptions(streams, streams.eventsStream, SOURCE_CONNECTOR), ...sourceStart(Math.min(...readFrom))].join(',\n'),
+    sourceOptions: [...kinesisOptions(streams, streams.eventsStream, SOURCE_CONNECTOR), ...sourceStart(Math.min(...readFrom), streams.pollIntervalMs)].join(',\n'),
   });
   const sink = fill(templates.resultsSink, {
     sinkOptions: [...kinesisOptions(streams, streams.resultsStream, 'kinesis'), ...sinkSettings()].join(',\n'),
@@ -104,7 +120,9 @@ export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettin
     tenants: distinct(members.map((m) => m.tenantKey)).map(stringParam).join(', '),
   });
   const progress = fill(templates.progress, {
-    members: members.map((m) => `ROW(${stringParam(m.id)}, ${bigintParam(nonNegative(m.generation, 'generation'))})`).join(', '),
+    members: [...members.map((m) => ({ id: m.id, generation: m.generation })), ...(probe ? [{ id: `pool:${probe.pool}`, generation: probe.generation }] : [])]
+      .map((m) => `ROW(${stringParam(m.id)}, ${bigintParam(nonNegative(m.generation, 'generation'))})`)
+      .join(', '),
   });
   // The kind template's comments once, at the first member of the kind: a pool's script stays short.
   const commented = new Set<string>();
@@ -202,10 +220,11 @@ function kinesisOptions(streams: StreamSettings, stream: string, connector: stri
   return options;
 }
 
-function sourceStart(fromMs: number): string[] {
+function sourceStart(fromMs: number, pollIntervalMs: number | undefined): string[] {
   return [
     option('scan.stream.initpos', 'AT_TIMESTAMP'),
     option('scan.stream.initpos-timestamp', (fromMs / 1000).toFixed(3)),
+    ...(pollIntervalMs === undefined ? [] : [option('scan.shard.getrecords.intervalmillis', String(nonNegative(pollIntervalMs, 'pollIntervalMs')))]),
     option('format', 'json'),
     option('json.ignore-parse-errors', 'true'),
     option('json.fail-on-missing-field', 'false'),

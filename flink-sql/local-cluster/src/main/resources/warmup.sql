@@ -53,6 +53,7 @@ CREATE TEMPORARY TABLE events (
   'aws.credentials.basic.secretkey' = 'local',
   'scan.stream.initpos' = 'AT_TIMESTAMP',
   'scan.stream.initpos-timestamp' = '1795622400.000',
+  'scan.shard.getrecords.intervalmillis' = '3200',
   'format' = 'json',
   'json.ignore-parse-errors' = 'true',
   'json.fail-on-missing-field' = 'false'
