@@ -133,7 +133,10 @@ export async function startStack({
       KINESIS_MOCK_TLS_PORT: String(ports.kinesisTls),
       SHOULD_PERSIST_DATA: 'true',
       PERSIST_PATH: join(dataDir, 'kinesis'),
-      PERSIST_INTERVAL: '2s',
+      // It writes ALL its streams as one JSON file each time: every 2 s, a results stream fed by
+      // 100 analyses kept its only thread busy and stalled every client for minutes (found by
+      // test/e2e/pools.e2e.ts). A crash of the emulator loses what came in since the last write.
+      PERSIST_INTERVAL: '10s',
       // Its WARN level logs a stack trace for every "stream not found" answer.
       LOG_LEVEL: 'ERROR',
       AWS_REGION: 'us-east-1',

@@ -53,7 +53,7 @@ async function prepareStreams(app: NestExpressApplication, config: Config, logge
   for (let attempt = 1; ; attempt++) {
     try {
       await stream.ensureStream(config.eventsStream, config.streamShards);
-      await stream.ensureStream(config.resultsStream, 1);
+      await stream.ensureStream(config.resultsStream, config.resultsShards);
       return;
     } catch (error) {
       if (attempt >= 60) throw error;

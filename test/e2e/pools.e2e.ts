@@ -167,8 +167,9 @@ const startedAt = Date.now();
 const MAX_POOLS = stackMaxPools();
 /** Readers of the events stream at any time: a pool reads twice while it hands over to a new job. */
 const MAX_READERS = 2 * MAX_POOLS.value;
-const sampler = new PoolJobSampler(MAX_READERS, 1000);
-const monitor = new RowsMonitor(1000, 6);
+const sampler = new PoolJobSampler(MAX_READERS, 2000);
+// Every 4 s: often enough to see a final row lose counts, light enough for a 2-core machine running 100 analyses.
+const monitor = new RowsMonitor(4000, 3);
 const tenants: TenantRun[] = [];
 const specs: Spec[] = [];
 const hosts = new Map<string, SdkHost>();
@@ -264,7 +265,7 @@ async function bulkTraffic(t: TenantRun): Promise<void> {
     if (Object.keys(features).length) {
       await sendBulk(t, `b${t.index}.${env}`, [{ kind: 'summary', startDate: now - 1000, endDate: now, features }], `pools-${t.keys.key}-${n}`);
     }
-    await sleep(600 + rng() * 800);
+    await sleep(1200 + rng() * 1600); // gentle: the emulator slows as its shards fill (issue 9)
   }
 }
 
@@ -285,7 +286,7 @@ async function sdkTraffic(host: SdkHost): Promise<void> {
 // ---------------------------------------------------------------------------------
 
 describe('pools: 100 analyses share at most FLAGSTREAM_MAX_POOLS jobs and stay exact while others change (docs/pools.md, CONTRACT §6, §8)', () => {
-  jest.setTimeout(360_000);
+  jest.setTimeout(600_000);
 
   beforeAll(async () => {
     log(`seed ${SEED} (FLAGSTREAM_TEST_SEED), API ${API}, FLAGSTREAM_MAX_POOLS=${MAX_POOLS.value} from ${MAX_POOLS.source}`);
@@ -443,7 +444,8 @@ describe('pools: 100 analyses share at most FLAGSTREAM_MAX_POOLS jobs and stay e
     await step('stop → STOPPED', async () => {
       const reply = await call('POST', `/v1/analyses/${stopped.id}/stop`, { key: stopped.tenant.keys.apiKey });
       expect(reply.status).toBe(200);
-      await waitForStatus(stopped.tenant.keys.apiKey, stopped.id, 'STOPPED', 120_000);
+      // STOPPING until the pool's new job (without it) caught up and the one computing it was cancelled.
+      await waitForStatus(stopped.tenant.keys.apiKey, stopped.id, 'STOPPED', 300_000);
     });
     run.stoppedAt = Date.now();
 
@@ -501,7 +503,7 @@ describe('pools: 100 analyses share at most FLAGSTREAM_MAX_POOLS jobs and stay e
     }
     expect(added.expected!.rows.length).toBeGreaterThan(0);
     expect(specs.filter((s) => s.role === 'untouched' && s.expected!.rows.length === 0).map((s) => s.label)).toEqual([]);
-  }, 240_000);
+  }, 480_000);
 
   it('4. every analysis, untouched or changed, ends exact, every row final (and lateEvents 0)', async () => {
     if (run.trafficTo === undefined) throw new Error('the traffic test did not finish');

@@ -74,6 +74,10 @@ export class AnalysesService {
       latenessHorizonSeconds: this.config.latenessHorizonSeconds,
       retentionHours: this.config.streamRetentionHours,
       pollIntervalMs: pollIntervalMs(this.config.maxPools),
+      // The local emulator (single-threaded) stalls every client for minutes while it encodes a
+      // 10,000-record answer to a job catching up; smaller answers keep it responsive. On AWS the
+      // connector's default stands.
+      ...(this.config.kinesisEndpoint ? { maxRecordsPerPoll: EMULATOR_RECORDS_PER_POLL } : {}),
     };
   }
 
@@ -272,6 +276,9 @@ export class AnalysesService {
 }
 
 /** The window of an analysis in ms (every deployable kind has one). */
+/** GetRecords Limit against the local emulator (see `streams`). */
+const EMULATOR_RECORDS_PER_POLL = 1000;
+
 /**
  * Each pool job polls every shard this often: the events stream has at most 2 × maxPools
  * polling readers (a pool reads twice while it hands over to a new job, docs/pools.md), and

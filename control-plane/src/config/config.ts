@@ -34,6 +34,8 @@ export interface Config {
   resultsStream: string;
   createStreams: boolean;
   streamShards: number;
+  /** Shards of a created results stream: every pool job writes its rows there, partitioned by analysis. */
+  resultsShards: number;
   streamRetentionHours: number;
   flinkRestUrl: string;
   validatorUrl: string;
@@ -163,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     resultsStream: results.name,
     createStreams: (env.FLAGSTREAM_CREATE_STREAMS ?? 'true') !== 'false',
     streamShards: int(env, 'FLAGSTREAM_STREAM_SHARDS', 2),
+    resultsShards: int(env, 'FLAGSTREAM_RESULTS_SHARDS', 4),
     streamRetentionHours: int(env, 'FLAGSTREAM_STREAM_RETENTION_HOURS', 24),
     flinkRestUrl: (env.FLAGSTREAM_FLINK_URL || 'http://127.0.0.1:8081').replace(/\/$/, ''),
     validatorUrl: (env.FLAGSTREAM_VALIDATOR_URL || 'http://127.0.0.1:8082').replace(/\/$/, ''),

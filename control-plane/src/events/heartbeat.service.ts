@@ -24,6 +24,9 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     private readonly stream: StreamService,
   ) {}
 
+  /** A slow stream does not get a pile of heartbeats on top of its backlog. */
+  private beating = false;
+
   onApplicationBootstrap() {
     if (this.config.heartbeatIntervalMs > 0) this.timer = setInterval(() => void this.beat(), this.config.heartbeatIntervalMs);
   }
@@ -32,9 +35,10 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** Resolves with the number of shards that got a heartbeat. */
+  /** Resolves with the number of shards that got a heartbeat; none while the previous one is still being written. */
   async beat(): Promise<number> {
-    if (!this.analyses.anyToRun()) return 0;
+    if (!this.analyses.anyToRun() || this.beating) return 0;
+    this.beating = true;
     try {
       const shards = (await this.stream.listShards(this.config.eventsStream)).filter((s) => !s.SequenceNumberRange?.EndingSequenceNumber);
       const now = Date.now();
@@ -55,6 +59,8 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
       if (!this.failing) this.logger.warn(`heartbeat failed: ${(error as Error).message}`);
       this.failing = true;
       return 0;
+    } finally {
+      this.beating = false;
     }
   }
 }

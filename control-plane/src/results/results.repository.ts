@@ -173,7 +173,9 @@ export class SqliteResultsRepository implements ResultsRepository {
       const { windowStart, windowEnd } = record.row;
       if (analysis.results_from !== null && Date.parse(windowStart) < Date.parse(analysis.results_from)) return 'before-results-from';
       const stored = this.stored(record.analysisId, windowStart, record.dims);
-      if (stored && stored.generation >= record.generation && record.version < stored.version) return 'outdated';
+      // A row of the same generation absorbed as many inputs as the stored one is the same row
+      // (a restored or re-reading job sends it again): nothing to write.
+      if (stored && (stored.generation > record.generation || (stored.generation === record.generation && record.version <= stored.version))) return 'outdated';
       const olderRow = stored !== undefined && stored.generation < record.generation;
       if (olderRow && !this.caughtUp(analysis, analysis.progress_at) && !this.isFinal(windowEnd, analysis.progress_at)) {
         // The older generation's row may be more complete than this one: keep it served for now.

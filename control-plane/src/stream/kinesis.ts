@@ -19,7 +19,9 @@ export function createKinesisClient(config: Config): KinesisClient {
       : {}),
     maxAttempts: 3,
     // HTTP/1.1: the client would pick HTTP/2 (for SubscribeToShard), whose answers the emulator garbles for some calls.
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 3000, requestTimeout: 15000 }),
+    // A request unanswered after 15 s fails (and is retried) instead of hanging on: a stalled
+    // stream must not hold heartbeats and writes forever.
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 3000, requestTimeout: 15000, throwOnRequestTimeout: true }),
   });
 }
 

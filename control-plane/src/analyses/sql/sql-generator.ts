@@ -45,6 +45,8 @@ export interface StreamSettings {
    * connector's default (200 ms, the whole budget for one reader).
    */
   pollIntervalMs?: number;
+  /** Most records one poll of a shard returns (GetRecords Limit). Unset: the connector's default (10,000). */
+  maxRecordsPerPoll?: number;
 }
 
 /** Where the job starts reading (the caller computes it; docs/counting.md §5). */
@@ -110,7 +112,7 @@ export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettin
     stateTtl: durationOption(horizonMs + retentionMs),
   });
   const source = fill(templates.eventsSource, {
-    sourceOptions: [...kinesisOptions(streams, streams.eventsStream, SOURCE_CONNECTOR), ...sourceStart(Math.min(...readFrom), streams.pollIntervalMs)].join(',\n'),
+    sourceOptions: [...kinesisOptions(streams, streams.eventsStream, SOURCE_CONNECTOR), ...sourceStart(Math.min(...readFrom), streams)].join(',\n'),
   });
   const sink = fill(templates.resultsSink, {
     sinkOptions: [...kinesisOptions(streams, streams.resultsStream, 'kinesis'), ...sinkSettings()].join(',\n'),
@@ -220,11 +222,13 @@ function kinesisOptions(streams: StreamSettings, stream: string, connector: stri
   return options;
 }
 
-function sourceStart(fromMs: number, pollIntervalMs: number | undefined): string[] {
+function sourceStart(fromMs: number, streams: StreamSettings): string[] {
+  const { pollIntervalMs, maxRecordsPerPoll } = streams;
   return [
     option('scan.stream.initpos', 'AT_TIMESTAMP'),
     option('scan.stream.initpos-timestamp', (fromMs / 1000).toFixed(3)),
     ...(pollIntervalMs === undefined ? [] : [option('scan.shard.getrecords.intervalmillis', String(nonNegative(pollIntervalMs, 'pollIntervalMs')))]),
+    ...(maxRecordsPerPoll === undefined ? [] : [option('scan.shard.getrecords.maxrecordcount', String(nonNegative(maxRecordsPerPoll, 'maxRecordsPerPoll')))]),
     option('format', 'json'),
     option('json.ignore-parse-errors', 'true'),
     option('json.fail-on-missing-field', 'false'),
