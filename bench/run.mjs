@@ -449,9 +449,10 @@ const poolsBlock = (list) => `${POOLS_START}
 Measured on ${today}, ${machine}, load average ${poolsLoad?.toFixed(1)} when it began.
 10 tenants × 10 flag-evaluations analyses (windows 5 s to 1 min, flag filters, groupBy
 shapes, environment scoping) created at once, then a /bulk payload about every second
-for every tenant and one analysis added (docs/pools.md: it restarts its pool, whose other
-members recompute their last hour; goal, no window of another analysis final later than
-30 s after its end). Times as a client polling the results API about once a second sees them.
+for every tenant and one analysis added (docs/pools.md: its pool starts a new job that
+re-reads the last hour for every member, while the old job serves them until the new one
+caught up; goal, no window of another analysis final later than 30 s after its end).
+Jobs can exceed the pools while a new job catches up (two per pool at most). Times as a client polling the results API about once a second sees them.
 
 ${table(list)}
 ${POOLS_END}`;
