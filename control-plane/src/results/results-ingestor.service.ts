@@ -214,6 +214,11 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
         this.warnMalformed(parsed.reason);
         return 0;
     }
+    if (outcome === 'pending') {
+      // Kept, not skipped: it replaces the older generation's row once its generation caught up.
+      this.metrics.inc('flagstream_result_rows_pending_total', 1);
+      return 0;
+    }
     if (outcome !== 'stored') {
       this.skipped(outcome);
       return 0;
