@@ -219,7 +219,10 @@ describe('trust: every accepted evaluation counted once, whatever clocks, tenant
 
   beforeAll(async () => {
     log(`seed ${SEED} (FLAGSTREAM_TEST_SEED), API ${API}`);
-    proxy = await new RecordingProxy({ target: API, edgeGuard: { windowMs: WINDOW_MS, marginMs: 400 } }).start();
+    // 2 s: the API answers only once the stream took the events, and the local emulator
+    // pauses up to ~2 s while it persists (README): a payload sent 1.9 s before a boundary and
+    // answered after it would count at an unknown side of it.
+    proxy = await new RecordingProxy({ target: API, edgeGuard: { windowMs: WINDOW_MS, marginMs: 2000 } }).start();
     kinesis = kinesisClient();
 
     // One tenant and one analysis per scenario; all deployed at once.
