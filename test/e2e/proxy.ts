@@ -52,6 +52,8 @@ export interface ProxyRecord {
   /** The API's status (undefined when not forwarded or the API did not answer). */
   apiStatus?: number;
   apiBody?: string;
+  /** The API's own receive stamp (X-Flagstream-Received-At), when it answered one. */
+  apiReceivedAt?: number;
   /** What the host was told: the API's status, 503 (fault), or 'reset'. */
   hostSaw: number | 'reset';
   fault?: Fault['kind'];
@@ -208,6 +210,8 @@ export class RecordingProxy {
     record.answeredAt = Date.now();
     record.apiStatus = answer.status;
     record.apiBody = answer.body.toString('utf8').slice(0, 2000);
+    const stamp = answer.headers['x-flagstream-received-at'];
+    if (typeof stamp === 'string') record.apiReceivedAt = Number(stamp);
 
     if (fault?.kind === 'drop') {
       // The API wrote the payload and answered; the host never hears of it.

@@ -47,6 +47,10 @@ describe('reference: from the proxy records to expected rows and lateEvents', ()
     expect([d.receivedFrom - T, d.receivedTo - T]).toEqual([2000, 5001]);
     expect(() => deliveredPayloads([rec({ payloadId: 'y', body }), rec({ payloadId: 'y', body: [summary(T, [['a', 1, 2]])] })])).toThrow(/different bodies/);
     expect(() => deliveredPayloads([rec({ payloadId: 'z', body, apiBody: '{"accepted":0,"rejected":[{"index":0,"error":"bad"}]}' })])).toThrow(/rejected/);
+    // The API's own stamp, when it says it, is the receive time; a stamp outside the interval is a bug.
+    const [stamped] = deliveredPayloads([rec({ payloadId: 's', body, apiStatus: 503 }), rec({ payloadId: 's', body, forwardedAt: T + 5000, answeredAt: T + 5001, apiReceivedAt: T + 2050 })]);
+    expect([stamped.receivedFrom - T, stamped.receivedTo - T]).toEqual([2050, 2050]);
+    expect(() => deliveredPayloads([rec({ payloadId: 'o', body, apiReceivedAt: T + 1999 })])).toThrow(/outside/);
     // Without a payload ID, every request is a payload of its own.
     expect(deliveredPayloads([rec({ body }), rec({ body })])).toHaveLength(2);
   });

@@ -82,6 +82,7 @@ export interface RecordLike {
   answeredAt?: number;
   apiStatus?: number;
   apiBody?: string;
+  apiReceivedAt?: number;
 }
 
 /** One payload the API accepted: its events, once, and when the API received it. */
@@ -102,7 +103,8 @@ const is2xx = (status: number | undefined) => status !== undefined && status >= 
  * Every payload that got a 2xx from the API, once per payload ID, whatever retries
  * carried it. Its receive interval starts when the first attempt that reached the API
  * was forwarded (an attempt the API answered with an error may have written part of
- * it) and ends when the API answered the first 2xx.
+ * it) and ends when the API answered the first 2xx. When the API said its receive stamp
+ * (X-Flagstream-Received-At) the interval is that instant, which must lie inside.
  */
 export function deliveredPayloads(records: RecordLike[]): Delivery[] {
   const bulk = records.filter((r) => r.method === 'POST' && r.path.split('?')[0] === '/bulk');
@@ -124,14 +126,16 @@ export function deliveredPayloads(records: RecordLike[]): Delivery[] {
     if (answer?.rejected?.length) {
       throw new Error(`reference: payload ${accepted.payloadId} had rejected events (${JSON.stringify(answer.rejected).slice(0, 300)}); tests send valid events only`);
     }
-    out.push({
-      payloadId: accepted.payloadId,
-      host: accepted.host,
-      events: accepted.body,
-      receivedFrom: forwarded[0].forwardedAt!,
-      receivedTo: accepted.answeredAt ?? accepted.forwardedAt!,
-      attempts: attempts.length,
-    });
+    let receivedFrom = forwarded[0].forwardedAt!;
+    let receivedTo = accepted.answeredAt ?? accepted.forwardedAt!;
+    const stamp = accepted.apiReceivedAt;
+    if (stamp !== undefined) {
+      if (!(stamp >= receivedFrom && stamp <= receivedTo)) {
+        throw new Error(`reference: payload ${accepted.payloadId} was stamped received at ${stamp}, outside ${receivedFrom}..${receivedTo} when the API had it`);
+      }
+      receivedFrom = receivedTo = stamp;
+    }
+    out.push({ payloadId: accepted.payloadId, host: accepted.host, events: accepted.body, receivedFrom, receivedTo, attempts: attempts.length });
   }
   return out;
 }

@@ -1,8 +1,15 @@
-import { Controller, HttpCode, Inject, Post, Req } from '@nestjs/common';
+import { Controller, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { CONFIG, Config } from '../config/config';
 import { AuthedRequest, environmentOf, Requires } from '../tenants/auth';
 import { EventsService } from './events.service';
 import { readRawBody } from './raw-body';
+
+/**
+ * The time (epoch ms) the API stamped an accepted payload's events with: the time its
+ * receive-time rules (late, clock ahead) were judged at. A retry answers the first try's.
+ */
+export const RECEIVED_AT_HEADER = 'X-Flagstream-Received-At';
 
 /** The paths LaunchDarkly SDKs post to; their bodies are read raw (gzip, large). */
 export const EVENT_PATHS = ['/bulk', '/v1/events/bulk', '/diagnostic'];
@@ -25,10 +32,12 @@ export class EventsController {
   @Post(['bulk', 'v1/events/bulk'])
   @HttpCode(202)
   @Requires('sdk')
-  async bulk(@Req() req: AuthedRequest) {
+  async bulk(@Req() req: AuthedRequest, @Res({ passthrough: true }) res: Response) {
     const environment = environmentOf(req);
     const payload = this.events.decode(await readRawBody(req, this.config.maxBodyBytes), header(req, 'content-encoding'));
-    return this.events.ingest(environment, environment.tenantKey, payload, header(req, 'x-launchdarkly-payload-id'));
+    const { response, receivedAt } = await this.events.ingest(environment, environment.tenantKey, payload, header(req, 'x-launchdarkly-payload-id'));
+    res.setHeader(RECEIVED_AT_HEADER, String(receivedAt));
+    return response;
   }
 
   /** SDK diagnostics are acknowledged so SDKs stay quiet; they are not analysed (yet). */

@@ -64,7 +64,7 @@ describe('EventsService writes', () => {
   it('retries the records the stream refused until every one is in, each once', async () => {
     stream.plans = [[1, 3], [0]];
     const reply = await service.ingest(environment, 'acme', [0, 1, 2, 3, 4].map(custom), 'p1');
-    expect(reply).toEqual({ accepted: 5, rejected: [] });
+    expect(reply.response).toEqual({ accepted: 5, rejected: [] });
     expect(writtenIndexes(stream)).toEqual([0, 1, 2, 3, 4]);
     expect(stream.calls).toEqual([5, 2, 1]);
   });
@@ -80,7 +80,7 @@ describe('EventsService writes', () => {
 
     stream.plans = [];
     const reply = await service.ingest(environment, 'acme', events, 'p2');
-    expect(reply).toEqual({ accepted: 4, rejected: [] });
+    expect(reply.response).toEqual({ accepted: 4, rejected: [] });
     expect(writtenIndexes(stream)).toEqual([0, 1, 2, 3]);
   });
 
@@ -105,7 +105,7 @@ describe('EventsService writes', () => {
 
   it('splits large payloads into PutRecords calls of at most 500 records', async () => {
     const reply = await service.ingest(environment, 'acme', Array.from({ length: 1200 }, (_, i) => custom(i)), 'p5');
-    expect(reply.accepted).toBe(1200);
+    expect(reply.response.accepted).toBe(1200);
     expect(stream.calls).toEqual([500, 500, 200]);
   });
 
@@ -132,14 +132,16 @@ describe('EventsService writes', () => {
     expect(metric('flagstream_events_late_total')).toBe(1);
     expect(metric('flagstream_events_clock_ahead_total')).toBe(0);
     stream.plans = [];
-    await service.ingest(environment, 'acme', events, 'p7');
-    await service.ingest(environment, 'acme', events, 'p7');
+    const retried = await service.ingest(environment, 'acme', events, 'p7');
+    const again = await service.ingest(environment, 'acme', events, 'p7');
 
     const records = stream.written.map((w) => JSON.parse(w)).sort((a, b) => a.eventIndex - b.eventIndex);
     expect(records.map((r) => r.eventIndex)).toEqual([0, 1, 2, 3]);
     // The retry stamps its records with the first try's receivedAt.
     const receivedAt = records[0].receivedAt;
     expect(new Set(records.map((r) => r.receivedAt))).toEqual(new Set([receivedAt]));
+    // …and says so in its answer (X-Flagstream-Received-At), as does a repeat of the complete payload.
+    expect([retried.receivedAt, again.receivedAt]).toEqual([receivedAt, receivedAt]);
     expect(records[0]).toMatchObject({ sdkTime: now - 1000, eventTime: now - 1000, late: false });
     expect(records[1]).toMatchObject({ sdkTime: now + 3600_000, eventTime: receivedAt, late: false });
     expect(records[2]).toMatchObject({ sdkTime: now - 2 * 3600_000, eventTime: now - 2 * 3600_000, late: true });
@@ -163,8 +165,8 @@ describe('EventsService writes', () => {
       const first = await service.ingest(environment, 'acme', payload, 'reused');
       const other = [custom(7)];
       const second = await service.ingest(environment, 'acme', other, 'reused');
-      expect(first).toEqual({ accepted: 2, rejected: [] });
-      expect(second).toEqual({ accepted: 1, rejected: [] });
+      expect(first.response).toEqual({ accepted: 2, rejected: [] });
+      expect(second.response).toEqual({ accepted: 1, rejected: [] });
       const records = stream.written.map((w) => JSON.parse(w));
       expect(records.map((r) => r.key)).toEqual(['metric-0', 'metric-1', 'metric-7']);
       const ids = new Set(records.map((r) => r.payloadId));
@@ -196,7 +198,7 @@ describe('EventsService writes', () => {
       await expect(service.ingest(environment, 'acme', service.decode(gzipSync(plain), 'gzip'), 'retry')).rejects.toBeInstanceOf(Problem);
       stream.plans = [];
       const reply = await service.ingest(environment, 'acme', service.decode(Buffer.from(spaced), undefined), 'retry');
-      expect(reply).toEqual({ accepted: 2, rejected: [] });
+      expect(reply.response).toEqual({ accepted: 2, rejected: [] });
       const again = await service.ingest(environment, 'acme', service.decode(Buffer.from(plain), 'identity'), 'retry');
       expect(again).toEqual(reply);
       expect(writtenIndexes(stream)).toEqual([0, 1]);

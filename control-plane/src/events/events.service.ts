@@ -20,6 +20,12 @@ export interface BulkResponse {
   rejected: { index: number; error: string }[];
 }
 
+/** What an ingest answers, and the receive time its events were stamped with (a retry: the first try's). */
+export interface Ingested {
+  response: BulkResponse;
+  receivedAt: number;
+}
+
 /** Kinesis limits: 500 records and 5 MiB per PutRecords call, 1 MiB per record. */
 const MAX_BATCH_RECORDS = 500;
 const MAX_BATCH_BYTES = 5 * 1024 * 1024 - 64 * 1024;
@@ -75,7 +81,7 @@ export class EventsService {
    * writes only what is missing and counts once; another body under a reused ID is a
    * payload of its own, written and counted, with its own stream payloadId.
    */
-  async ingest(environment: Environment, tenantKey: string, payload: unknown, payloadIdHeader: string | undefined): Promise<BulkResponse> {
+  async ingest(environment: Environment, tenantKey: string, payload: unknown, payloadIdHeader: string | undefined): Promise<Ingested> {
     if (!Array.isArray(payload)) throw Problem.invalid([{ path: '/', message: 'must be a JSON array of events' }], 'The body is not a JSON array.');
     if (payloadIdHeader !== undefined && (payloadIdHeader.length === 0 || payloadIdHeader.length > MAX_PAYLOAD_ID_LENGTH)) {
       throw Problem.invalid([{ path: 'X-LaunchDarkly-Payload-ID', message: `must be 1 to ${MAX_PAYLOAD_ID_LENGTH} characters` }]);
@@ -92,11 +98,11 @@ export class EventsService {
     payload: unknown[],
     payloadId: string,
     headerId: string | undefined,
-  ): Promise<BulkResponse> {
+  ): Promise<Ingested> {
     const known = this.ledger.find(environment.tenantId, environment.id, payloadId);
     if (known?.complete) {
       this.metrics.inc('flagstream_payloads_deduplicated_total');
-      return known.response as BulkResponse;
+      return { response: known.response as BulkResponse, receivedAt: known.receivedAt };
     }
     if (!known && headerId !== undefined && this.ledger.otherBodySeen(environment.tenantId, environment.id, headerId, payloadId)) {
       this.metrics.inc('flagstream_payload_ids_reused_total');
@@ -142,7 +148,7 @@ export class EventsService {
     this.ledger.complete(environment.tenantId, environment.id, payloadId, response);
     this.metrics.inc('flagstream_events_accepted_total', entries.length);
     this.metrics.inc('flagstream_events_rejected_total', rejected.length);
-    return response;
+    return { response, receivedAt };
   }
 
   /** flagstream_events_late_total and flagstream_events_clock_ahead_total, for the records just written. */

@@ -122,7 +122,11 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       parameters: [{ name: 'X-LaunchDarkly-Payload-ID', in: 'header', schema: { type: 'string', maxLength: 200 }, description: 'A retried payload with the same ID counts once.' }],
       requestBody: json({ type: 'array', items: ref('SdkEvent') }),
       responses: {
-        '202': { description: 'Every accepted event is durably in the stream.', ...json({ type: 'object', properties: { accepted: { type: 'integer' }, rejected: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, error: { type: 'string' } } } } } }) },
+        '202': {
+          description: 'Every accepted event is durably in the stream.',
+          headers: { 'X-Flagstream-Received-At': { description: 'The receive time (epoch ms) the events were judged at (CONTRACT §5); a retry answers its first try\'s.', schema: { type: 'integer' } } },
+          ...json({ type: 'object', properties: { accepted: { type: 'integer' }, rejected: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, error: { type: 'string' } } } } } }),
+        },
         '413': problem('The body, decompressed, is over the limit.'),
         '503': problem('The stream cannot take the payload now; retry with the same payload ID.'),
         ...errors,
