@@ -13,6 +13,15 @@ const files = [
   'analyses/analysis-definition.schema.json',
   'analyses/flag-evaluations.params.schema.json',
   'analyses/flag-evaluations.row.schema.json',
+  'analyses/unique-contexts.params.schema.json',
+  'analyses/unique-contexts.row.schema.json',
+  'analyses/flag-usage.params.schema.json',
+  'analyses/flag-usage.row.schema.json',
+  'analyses/experiment.params.schema.json',
+  'analyses/experiment.row.schema.json',
+  'analyses/guardrail.params.schema.json',
+  'analyses/guardrail.row.schema.json',
+  'analyses/custom-sql.params.schema.json',
 ];
 
 export async function generate() {

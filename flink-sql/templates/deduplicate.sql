@@ -5,7 +5,7 @@
 -- own tenant, environment and readFrom (its kind's template): the dedup is shared, never
 -- per member, so a record counts once for every member it belongs to.
 CREATE TEMPORARY VIEW deduplicated AS
-SELECT tenant, environment, kind, eventTime, receivedAt, late, features
+SELECT tenant, environment, kind, eventTime, receivedAt, late, features, `key`, variation, version, `value`, contextKey, contextKeys, metricValue
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY tenant, environment, payloadId, eventIndex ORDER BY proc_time) AS occurrence
   FROM events

@@ -20,6 +20,15 @@ export const schemas = {
   analysisDefinition: load('analyses/analysis-definition.schema.json'),
   flagEvaluationsParams: load('analyses/flag-evaluations.params.schema.json'),
   flagEvaluationsRow: load('analyses/flag-evaluations.row.schema.json'),
+  uniqueContextsParams: load('analyses/unique-contexts.params.schema.json'),
+  uniqueContextsRow: load('analyses/unique-contexts.row.schema.json'),
+  flagUsageParams: load('analyses/flag-usage.params.schema.json'),
+  flagUsageRow: load('analyses/flag-usage.row.schema.json'),
+  experimentParams: load('analyses/experiment.params.schema.json'),
+  experimentRow: load('analyses/experiment.row.schema.json'),
+  guardrailParams: load('analyses/guardrail.params.schema.json'),
+  guardrailRow: load('analyses/guardrail.row.schema.json'),
+  customSqlParams: load('analyses/custom-sql.params.schema.json'),
 } as const;
 
 export const SCHEMA_IDS = {
@@ -28,4 +37,9 @@ export const SCHEMA_IDS = {
   sdkEvent: 'https://flagstream.dev/schemas/events/sdk-event.schema.json',
   analysisDefinition: 'https://flagstream.dev/schemas/analyses/analysis-definition.schema.json',
   flagEvaluationsParams: 'https://flagstream.dev/schemas/analyses/flag-evaluations.params.schema.json',
+  uniqueContextsParams: 'https://flagstream.dev/schemas/analyses/unique-contexts.params.schema.json',
+  flagUsageParams: 'https://flagstream.dev/schemas/analyses/flag-usage.params.schema.json',
+  experimentParams: 'https://flagstream.dev/schemas/analyses/experiment.params.schema.json',
+  guardrailParams: 'https://flagstream.dev/schemas/analyses/guardrail.params.schema.json',
+  customSqlParams: 'https://flagstream.dev/schemas/analyses/custom-sql.params.schema.json',
 } as const;

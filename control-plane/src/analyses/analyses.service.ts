@@ -11,7 +11,8 @@ import { TenantsService } from '../tenants/tenants.service';
 import type { Tenant } from '../tenants/tenants.repository';
 import { ANALYSES_REPOSITORY, AnalysesRepository, Analysis, AnalysisStatus } from './analyses.repository';
 import { AnalysisChanges } from './analysis-changes';
-import { checkDefinition, ValidDefinition } from './analysis-definitions';
+import { checkDefinition, KindParams, ValidDefinition } from './analysis-definitions';
+import { recomputeOf } from './kind-traits';
 import { fromCreation, fromTime, RecomputePlan } from './recompute';
 import { durationSeconds, parseDuration } from './sql/literals';
 import { generatePoolSql, generateSql, ProgressProbe, StreamSettings, Templates } from './sql/sql-generator';
@@ -113,7 +114,7 @@ export class AnalysesService {
     const id = randomUUID();
     const { definition } = await this.validate(tenant, body, id);
     const now = new Date();
-    const plan = fromCreation(now, windowMsOf(definition.params));
+    const plan = planFromCreation(now, definition);
     // The validated script with the job's real start: GET …/sql shows what will run.
     const sql = this.generate({ id, tenantKey: tenant.key, definition, generation: 1, readFrom: plan.readFrom });
     const analysis: Analysis = {
@@ -147,7 +148,7 @@ export class AnalysesService {
     this.owned(tenant, id);
     const { definition } = await this.validate(tenant, body, id);
     const current = this.owned(tenant, id);
-    const plan = fromCreation(new Date(current.createdAt), windowMsOf(definition.params));
+    const plan = planFromCreation(new Date(current.createdAt), definition);
     const sql = this.generate({ id, tenantKey: tenant.key, definition, generation: current.generation + 1, readFrom: plan.readFrom });
     // One transaction: a crash never leaves the new definition with the old rows.
     this.db.transaction(() => {
@@ -198,7 +199,8 @@ export class AnalysesService {
       throw Problem.invalid([{ path: '/from', message: `is before what the stream holds; the earliest time is ${oldestHeld.toISOString()}` }]);
     }
     if (from > new Date()) throw Problem.invalid([{ path: '/from', message: 'is in the future' }]);
-    const plan = fromTime(from, windowMsOf(current.params), oldestHeld);
+    const recompute = recomputeOf(kindParamsOf(current));
+    const plan = recompute.type === 'windowed' ? fromTime(from, recompute.windowMs, oldestHeld) : { readFrom: from };
     this.startGeneration(current, plan, { desiredState: 'RUNNING' });
     this.setStatus(this.repository.findById(id)!, 'PENDING', `replaying from ${plan.resultsFrom!.toISOString()}`);
     this.changes.changed(id);
@@ -236,8 +238,8 @@ export class AnalysesService {
   poolSql(members: Analysis[], probe?: ProgressProbe): string {
     return generatePoolSql(
       members.map((a) => ({
-        id: a.id, tenantKey: this.tenants.tenantKey(a.tenantId), environment: a.environment, kind: 'flag-evaluations' as const,
-        params: a.params as unknown as ValidDefinition['params'], generation: a.generation, readFrom: new Date(a.readFrom ?? a.createdAt),
+        id: a.id, tenantKey: this.tenants.tenantKey(a.tenantId), environment: a.environment, ...kindParamsOf(a),
+        generation: a.generation, readFrom: new Date(a.readFrom ?? a.createdAt),
       })),
       this.streams,
       this.templates,
@@ -261,7 +263,7 @@ export class AnalysesService {
   private generate(job: { id: string; tenantKey: string; definition: ValidDefinition; generation: number; readFrom: Date }): string {
     const { definition } = job;
     return generateSql(
-      { id: job.id, tenantKey: job.tenantKey, environment: definition.environment, kind: definition.kind, params: definition.params, generation: job.generation },
+      { id: job.id, tenantKey: job.tenantKey, environment: definition.environment, ...kindParamsOf(definition), generation: job.generation },
       this.streams,
       { at: job.readFrom },
       this.templates,
@@ -296,9 +298,18 @@ export function shapeOf(sql: string): string {
   return sql.replace(/FROM_BASE64\('[A-Za-z0-9+/=]*'\)/g, 'FROM_BASE64(?)').replace(/\d+/g, '0');
 }
 
-export function windowMsOf(params: Record<string, unknown> | { window: string }): number {
-  const window = parseDuration(String((params as { window?: unknown }).window));
-  return (window ? durationSeconds(window) : 1) * 1000;
+/** A stored analysis' kind and params, as the definition check left them. */
+export function kindParamsOf(a: { kind: string; params: unknown }): KindParams {
+  return { kind: a.kind, params: a.params } as KindParams;
+}
+
+/**
+ * Where a new (or redefined) analysis reads from: windowed kinds from the window it was
+ * created in (docs/counting.md §5); cumulative ones from their creation.
+ */
+export function planFromCreation(createdAt: Date, definition: KindParams): RecomputePlan {
+  const recompute = recomputeOf(definition);
+  return recompute.type === 'windowed' ? fromCreation(createdAt, recompute.windowMs) : { readFrom: createdAt };
 }
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;

@@ -26,6 +26,10 @@ export interface EventRecord {
   /** True when `sdkTime` is older than `receivedAt` minus the lateness horizon: counted in `lateEvents` only. */
   late: boolean;
   kind: string;
+  /** The context's key per kind (each kind of a multi-kind context), from `context` or the SDK's `contextKeys`; absent without either. */
+  contextKeys?: Record<string, string>;
+  /** The context's canonical key (contextKeyOf), when it has `contextKeys`. */
+  contextKey?: string;
   [field: string]: unknown;
 }
 
@@ -58,8 +62,55 @@ export interface RecordOrigin {
 
 export function toEventRecord(event: SdkEvent, origin: RecordOrigin, latenessHorizonMs: number): EventRecord {
   const { sdkTime, eventTime, late } = boundedTimes(sdkTimeOf(event), origin.receivedAt, latenessHorizonMs);
-  // Origin and time fields go last so an event cannot claim another tenant or time.
-  return { ...(event as unknown as Record<string, unknown>), ...origin, sdkTime, eventTime, late, kind: event.kind };
+  const contextKeys = contextKeysOf(event);
+  // Origin, time and context fields go last so an event cannot claim another tenant, time or key.
+  return {
+    ...(event as unknown as Record<string, unknown>),
+    ...origin,
+    sdkTime,
+    eventTime,
+    late,
+    kind: event.kind,
+    contextKeys,
+    contextKey: contextKeys ? contextKeyOf(contextKeys) : undefined,
+  };
+}
+
+/**
+ * The key per context kind of an event (js-core's `Context.kindsAndKeys`): a single-kind
+ * context `{kind: key}` (a context without kind is a legacy `user`), a multi-kind one every
+ * kind's; an event without `context` (custom events may send only `contextKeys`) its
+ * `contextKeys` as sent. Undefined when the event names no context (summaries).
+ */
+export function contextKeysOf(event: SdkEvent): Record<string, string> | undefined {
+  const e = event as { context?: Record<string, unknown>; contextKeys?: Record<string, unknown> };
+  const keys: Record<string, string> = {};
+  if (e.context && typeof e.context === 'object') {
+    const context = e.context;
+    if (context.kind === 'multi') {
+      for (const [kind, part] of Object.entries(context)) {
+        if (kind !== 'kind' && part && typeof part === 'object' && typeof (part as { key?: unknown }).key === 'string') keys[kind] = (part as { key: string }).key;
+      }
+    } else if (typeof context.key === 'string') {
+      keys[typeof context.kind === 'string' ? context.kind : 'user'] = context.key;
+    }
+  } else if (e.contextKeys && typeof e.contextKeys === 'object') {
+    for (const [kind, key] of Object.entries(e.contextKeys)) if (typeof key === 'string') keys[kind] = key;
+  }
+  return Object.keys(keys).length ? keys : undefined;
+}
+
+/**
+ * A context's canonical key (js-core's `Context.canonicalKey`): a `user` context's key; another
+ * single kind `kind:key`; a multi-kind context its kinds sorted, `kind:key` joined with `:`,
+ * with `%` and `:` in keys escaped (`%25`, `%3A`) so different contexts never share one.
+ */
+export function contextKeyOf(keys: Record<string, string>): string {
+  const kinds = Object.keys(keys).sort();
+  if (kinds.length === 1 && kinds[0] === 'user') return keys.user;
+  const escape = (key: string) => key.replace(/%/g, '%25').replace(/:/g, '%3A');
+  if (kinds.length === 1) return `${kinds[0]}:${escape(keys[kinds[0]])}`;
+  return kinds.map((kind) => `${kind}:${escape(keys[kind])}`).join(':');
 }
 
 export interface HeartbeatRecord {

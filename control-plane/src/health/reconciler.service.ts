@@ -5,7 +5,8 @@ import { CONFIG, Config } from '../config/config';
 import { KeyedLock } from '../common/keyed-lock';
 import { Limiter } from '../common/limiter';
 import { ANALYSES_REPOSITORY, AnalysesRepository, Analysis, AnalysisStatus } from '../analyses/analyses.repository';
-import { AnalysesService, windowMsOf } from '../analyses/analyses.service';
+import { AnalysesService, kindParamsOf } from '../analyses/analyses.service';
+import { recomputeOf } from '../analyses/kind-traits';
 import { AnalysisChanges } from '../analyses/analysis-changes';
 import { afterLoss } from '../analyses/recompute';
 import { applicationNameOf, DEPLOYMENT_TARGET, DeploymentTarget, isJobNamed, JOB_NAME_PREFIX, jobNameFor, ObservedJob } from '../deployments/deployment-target';
@@ -348,7 +349,16 @@ export class Reconciler implements OnApplicationBootstrap {
    * the job it replaces may go on serving meanwhile.
    */
   private rereadLater(analysis: Analysis, why: string): void {
-    const plan = afterLoss(analysis, windowMsOf(analysis.params), this.config.latenessHorizonSeconds * 1000, new Date(this.now() - this.config.streamRetentionHours * 3600_000));
+    const recompute = recomputeOf(kindParamsOf(analysis));
+    if (recompute.type === 'cumulative') {
+      // Its state (since the generation began) cannot be rebuilt from part of the stream: the
+      // whole generation is recomputed as a new one, whose rows replace these once caught up.
+      const readFrom = new Date(analysis.readFrom ?? analysis.createdAt);
+      this.lifecycle.startGeneration(analysis, { readFrom });
+      this.history.add(analysis.id, { at: this.iso(), status: analysis.status, reason: `${why}: recomputing everything since ${readFrom.toISOString()} as a new generation` });
+      return;
+    }
+    const plan = afterLoss(analysis, recompute.windowMs, this.config.latenessHorizonSeconds * 1000, new Date(this.now() - this.config.streamRetentionHours * 3600_000));
     this.analyses.update(analysis.id, { readFrom: plan.readFrom.toISOString() });
     this.history.add(analysis.id, {
       at: this.iso(), status: analysis.status,

@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
+import { GuardrailWatcher } from './guardrail-watcher.service';
 import { ExpiredIteratorException, GetRecordsCommand, GetShardIteratorCommand, ResourceNotFoundException } from '@aws-sdk/client-kinesis';
 import { CONFIG, Config } from '../config/config';
 import { DATABASE, Db } from '../store/database';
@@ -7,7 +8,7 @@ import { StreamService } from '../stream/kinesis';
 import { ApplyOutcome, LateRecord, POOL_PROGRESS_PREFIX, ProgressRecord, RESULTS_REPOSITORY, ResultRow, ResultsRepository, RowRecord } from './results.repository';
 
 /** Fields of a result row that are measures, not dimensions; the rest (but the window) identify the row. */
-const MEASURES = new Set(['evaluations', 'contexts']);
+const MEASURES = new Set(['evaluations', 'contexts', 'firstAt', 'lastAt', 'units', 'sum', 'sumSquares', 'multipleExposures']);
 /** Flink's JSON_OBJECT writes keys alphabetically; rows are served in the order CONTRACT §6 lists their fields. */
 const FIELD_ORDER = ['flagKey', 'variation', 'environment', 'contextKind'];
 const rank = (field: string) => (MEASURES.has(field) ? 2 : FIELD_ORDER.includes(field) ? 0 : 1);
@@ -119,6 +120,7 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
     @Inject(RESULTS_REPOSITORY) private readonly results: ResultsRepository,
     private readonly stream: StreamService,
     private readonly metrics: MetricsService,
+    @Optional() private readonly guardrails?: GuardrailWatcher,
   ) {}
 
   onApplicationBootstrap() {
@@ -189,7 +191,10 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
       if (!records.length || !out.MillisBehindLatest) break;
     }
     this.iterators.set(shardId, iterator);
-    if (stored) this.metrics.inc('flagstream_result_rows_stored_total', stored);
+    if (stored) {
+      this.metrics.inc('flagstream_result_rows_stored_total', stored);
+      this.guardrails?.nudge();
+    }
     return stored;
   }
 

@@ -1,7 +1,7 @@
-import { Controller, Get, Inject, Param, ParseUUIDPipe, Query, Req } from '@nestjs/common';
+import { Controller, Get, Param, ParseUUIDPipe, Query, Req } from '@nestjs/common';
 import { FieldError, Problem } from '../common/problem';
 import { AuthedRequest, Requires, tenantOf } from '../tenants/auth';
-import { RESULTS_REPOSITORY, ResultsRepository } from './results.repository';
+import { ResultsService } from './results.service';
 
 const DEFAULT_LIMIT = 1000;
 const MAX_LIMIT = 10_000;
@@ -9,11 +9,12 @@ const MAX_LIMIT = 10_000;
 @Controller('v1/analyses')
 @Requires('tenant')
 export class ResultsController {
-  constructor(@Inject(RESULTS_REPOSITORY) private readonly results: ResultsRepository) {}
+  constructor(private readonly results: ResultsService) {}
 
   /**
-   * Rows ordered by windowStart; `from` (inclusive) and `to` (exclusive) bound windowStart. Each row carries
+   * Windowed kinds: rows ordered by windowStart; `from` (inclusive) and `to` (exclusive) bound windowStart. Each row carries
    * `final` (its window has closed) and `updatedAt` when late events changed it after that (CONTRACT §6).
+   * Kept-current kinds (flag-usage, experiment, guardrail): their rows as of now; `from`/`to` do not apply.
    */
   @Get(':id/results')
   list(
@@ -32,9 +33,7 @@ export class ResultsController {
       }
     }
     if (errors.length) throw Problem.invalid(errors);
-    const rows = this.results.query(tenantOf(req).id, id, { from, to, limit });
-    if (!rows) throw Problem.notFound(`Analysis ${id}`);
-    return { rows };
+    return { rows: this.results.rows(tenantOf(req).id, id, { from, to, limit }) };
   }
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../config/config';
 import { Db, openDatabase } from '../store/database';
 import { ResultsController } from './results.controller';
+import { ResultsService } from './results.service';
 import { RowRecord, SqliteResultsRepository } from './results.repository';
 
 /** The results store's rules (docs/counting.md §4) on the real SQLite store. */
@@ -368,7 +369,7 @@ describe('SqliteResultsRepository', () => {
     it("answers undefined for another tenant's analysis, and the controller 404", () => {
       expect(repo.query('t2', A, { limit: 100 })).toBeUndefined();
       expect(served(B, 't2').map((r) => r.evaluations)).toEqual([99]);
-      const controller = new ResultsController(repo);
+      const controller = new ResultsController(new ResultsService(repo, undefined as never));
       const req = (tenant: string) => ({ caller: { role: 'tenant', tenant: { id: tenant, key: tenant, name: tenant, createdAt: '' } } }) as never;
       expect(() => controller.list(req('t2'), A, {})).toThrow(expect.objectContaining({ status: 404 }));
       expect(controller.list(req('t1'), A, { limit: '1' })).toEqual({ rows: [expect.objectContaining({ evaluations: 0, final: false })] });

@@ -38,6 +38,16 @@ export interface RowRecord {
   row: ResultRow;
 }
 
+/** What the results API needs to know of an analysis to present its rows. */
+export interface AnalysisSummary {
+  id: string;
+  kind: string;
+  params: Record<string, unknown>;
+  generation: number;
+  createdAt: string;
+  lastResultAt?: string;
+}
+
 /** A `progress` record: the newest heartbeat the job has read on one events-stream shard. */
 export interface ProgressRecord {
   analysisId: string;
@@ -113,6 +123,10 @@ export interface ResultsRepository {
   applyLate(record: LateRecord): ApplyOutcome;
   /** Rows ordered by windowStart, each with `final` (and `updatedAt` when set); undefined when the tenant has no such analysis. */
   query(tenantId: string, analysisId: string, query: ResultsQuery): ServedRow[] | undefined;
+  /** The tenant's analysis as the presenters need it; undefined when the tenant has no such analysis. */
+  describe(tenantId: string, analysisId: string): AnalysisSummary | undefined;
+  /** Every stored row of the analysis (at most `limit`), for kinds presented from all of them (flag-usage, experiment). */
+  storedRows(analysisId: string, limit: number): ResultRow[];
   /**
    * To be called when the analysis' generation changes (PUT, replay, recompute after a lost job),
    * ideally in the same transaction as the bump (this one nests): sets `generationStartedAt` = `now`
@@ -278,6 +292,21 @@ export class SqliteResultsRepository implements ResultsRepository {
       if (r.updated_at) served.updatedAt = r.updated_at;
       return served;
     });
+  }
+
+  describe(tenantId: string, analysisId: string): AnalysisSummary | undefined {
+    const row = this.stmt('SELECT id, kind, params, generation, created_at, last_result_at FROM analyses WHERE tenant_id = ? AND id = ?').get(tenantId, analysisId) as
+      { id: string; kind: string; params: string; generation: number; created_at: string; last_result_at: string | null } | undefined;
+    if (!row) return undefined;
+    return {
+      id: row.id, kind: row.kind, params: JSON.parse(row.params) as Record<string, unknown>, generation: row.generation, createdAt: row.created_at,
+      ...(row.last_result_at ? { lastResultAt: row.last_result_at } : {}),
+    };
+  }
+
+  storedRows(analysisId: string, limit: number): ResultRow[] {
+    const rows = this.stmt('SELECT row FROM results WHERE analysis_id = ? ORDER BY window_start, dims LIMIT ?').all(analysisId, limit) as { row: string }[];
+    return rows.map((r) => JSON.parse(r.row) as ResultRow);
   }
 
   startGeneration(analysisId: string, options: { dropRows: boolean }, now = new Date()): void {

@@ -79,6 +79,12 @@ const MIGRATIONS: string[] = [
      window_start TEXT NOT NULL, dims TEXT NOT NULL, row TEXT NOT NULL, window_end TEXT NOT NULL,
      generation INTEGER NOT NULL, version INTEGER NOT NULL,
      PRIMARY KEY (analysis_id, window_start, dims));`,
+  // Guardrails (CONTRACT §6): the status last seen and since when, and the webhook delivery of
+  // a turn to regressed, retried until answered 2xx (also across a restart).
+  `CREATE TABLE guardrail_states (
+     analysis_id TEXT PRIMARY KEY REFERENCES analyses(id) ON DELETE CASCADE,
+     generation INTEGER NOT NULL, status TEXT NOT NULL, since TEXT NOT NULL, row TEXT NOT NULL,
+     evaluated_result_at TEXT, webhook_payload TEXT, webhook_attempts INTEGER NOT NULL DEFAULT 0, webhook_next_at TEXT);`,
 ];
 
 export function openDatabase(dataDir: string): Db {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSql, generatePoolSql, fill, AnalysisSpec, PoolMemberSpec, StreamSettings } from './sql-generator';
+import { generateSql, generatePoolSql, fill, AnalysisSpec, FlagEvaluationsParams, PoolMemberSpec, StreamSettings } from './sql-generator';
 import { intervalParam, parseDuration, stringParam, option } from './literals';
 import { loadTemplates, TEMPLATES_DIR } from './templates';
 
@@ -11,9 +11,10 @@ const streams: StreamSettings = {
 const templates = loadTemplates();
 const at = { at: new Date('2026-11-25T16:00:00.000Z') };
 const base64Literals = (sql: string) => [...sql.matchAll(/FROM_BASE64\('([^']*)'\)/g)].map((m) => Buffer.from(m[1], 'base64').toString('utf8'));
-const spec = (params: AnalysisSpec['params'], more: Partial<AnalysisSpec> = {}): AnalysisSpec =>
+type Common = { id?: string; tenantKey?: string; environment?: string; generation?: number };
+const spec = (params: FlagEvaluationsParams, more: Common = {}): AnalysisSpec =>
   ({ id: 'a', tenantKey: 't', kind: 'flag-evaluations', generation: 1, params, ...more });
-const member = (id: string, readFrom: string, params: AnalysisSpec['params'], more: Partial<AnalysisSpec> = {}): PoolMemberSpec =>
+const member = (id: string, readFrom: string, params: FlagEvaluationsParams, more: Common = {}): PoolMemberSpec =>
   ({ ...spec(params, { id, ...more }), readFrom: new Date(readFrom) });
 /** The statement starting with `head`, up to its `;`. */
 const statement = (sql: string, head: string) => {
@@ -215,7 +216,7 @@ describe('pool SQL generator', () => {
   it('refuses no members, a duplicate id, an unknown kind and a readFrom that is no time', () => {
     expect(() => generatePoolSql([], streams, templates)).toThrow('at least one member');
     expect(() => generatePoolSql([a, b, { ...c, id: 'an-a' }], streams, templates)).toThrow('duplicate pool member "an-a"');
-    expect(() => generatePoolSql([{ ...a, kind: 'unique-contexts' as 'flag-evaluations' }], streams, templates)).toThrow('unknown kind');
+    expect(() => generatePoolSql([{ ...a, kind: 'nope' } as unknown as PoolMemberSpec], streams, templates)).toThrow('unknown kind');
     expect(() => generatePoolSql([{ ...a, readFrom: new Date('nope') }], streams, templates)).toThrow('readFrom');
   });
 

@@ -1,4 +1,6 @@
 import type { FlagEvaluationsParams } from '@flagstream/schemas';
+import type { AnalysisKind, KindParams } from '../analysis-definitions';
+import { bucketMsOf } from '../kind-traits';
 import { durationSeconds, intParam, option, parseDuration, stringParam } from './literals';
 
 /**
@@ -14,20 +16,18 @@ import { durationSeconds, intParam, option, parseDuration, stringParam } from '.
 export type { FlagEvaluationsParams };
 export type GroupByField = NonNullable<FlagEvaluationsParams['groupBy']>[number];
 
-export interface AnalysisSpec {
+export type AnalysisSpec = KindParams & {
   id: string;
   tenantKey: string;
   environment?: string;
-  kind: 'flag-evaluations';
-  params: FlagEvaluationsParams;
   /** The analysis' recomputation count (docs/counting.md §5); every record the job writes carries it. */
   generation: number;
-}
+};
 
-export interface PoolMemberSpec extends AnalysisSpec {
+export type PoolMemberSpec = AnalysisSpec & {
   /** Records received (receivedAt, ms) before this are not this member's; the pool's source starts at the earliest member's readFrom. */
   readFrom: Date;
-}
+};
 
 export interface StreamSettings {
   region: string;
@@ -63,8 +63,8 @@ export interface Templates {
   progress: string;
   /** The INSERTs of rows and late counts, one per sink table. */
   poolInserts: string;
-  /** Per kind: the views of one member (`rows_N`, `late_N`), N = {{member}}. */
-  kinds: { 'flag-evaluations': string };
+  /** Per kind: the views of one member (`rows_N`, `late_N`), N = {{member}}; guardrail uses experiment's. */
+  kinds: Record<Exclude<AnalysisKind, 'guardrail'>, string>;
 }
 
 export const DEFAULT_GROUP_BY: GroupByField[] = ['flagKey', 'variation'];
@@ -72,8 +72,32 @@ export const DEFAULT_GROUP_BY: GroupByField[] = ['flagKey', 'variation'];
 /** The dimensions in the fixed order of a row's fields (columns of the `counters_N` view), so rows are stable. */
 const DIMENSION_ORDER: GroupByField[] = ['flagKey', 'variation', 'environment'];
 
-/** The event kinds (`events.kind`) each analysis kind reads: the pool's dedup keeps only these. */
-const KIND_EVENTS: Record<AnalysisSpec['kind'], string[]> = { 'flag-evaluations': ['summary'] };
+/** Event kinds that carry a context (CONTRACT §6, unique-contexts). */
+const CONTEXT_EVENTS = ['index', 'identify', 'feature', 'custom'];
+
+/** The event kinds (`events.kind`) a member reads: the pool's dedup keeps only these. */
+function eventKindsOf(spec: AnalysisSpec): string[] {
+  switch (spec.kind) {
+    case 'flag-evaluations':
+    case 'flag-usage':
+      return ['summary'];
+    case 'unique-contexts':
+      return perFlag(spec.params) ? ['feature'] : CONTEXT_EVENTS;
+    case 'experiment':
+    case 'guardrail':
+      return ['feature', 'custom'];
+    case 'custom-sql':
+      return [...CONTEXT_EVENTS, 'summary'];
+  }
+}
+
+/** unique-contexts counts only feature events when its rows are per flag or variation, or flags are chosen. */
+function perFlag(params: { groupBy?: string[]; flagKeys?: string[] }): boolean {
+  return Boolean(params.flagKeys?.length || params.groupBy?.some((d) => d === 'flagKey' || d === 'variation'));
+}
+
+/** State that must outlive any gap in a member's traffic (experiments since they began): ~100 years. */
+const CUMULATIVE_TTL_MS = 36500 * 86400_000;
 
 /** Columns of every member's `rows_N` and `late_N` views, in the sink tables' order. */
 const ROW_COLUMNS = 'analysisId, generation, `type`, windowStart, windowEnd, fields, version';
@@ -100,7 +124,7 @@ export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettin
   const ids = new Set<string>();
   for (const member of members) {
     if (ids.has(member.id)) throw new Error(`duplicate pool member ${JSON.stringify(member.id)}`);
-    if (!Object.prototype.hasOwnProperty.call(KIND_EVENTS, member.kind)) throw new Error(`unknown kind ${JSON.stringify(member.kind)}`);
+    if (!KNOWN_KINDS.has(member.kind)) throw new Error(`unknown kind ${JSON.stringify(member.kind)}`);
     ids.add(member.id);
   }
   const horizonMs = nonNegative(streams.latenessHorizonSeconds, 'latenessHorizonSeconds') * 1000;
@@ -118,7 +142,7 @@ export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettin
     sinkOptions: [...kinesisOptions(streams, streams.resultsStream, 'kinesis'), ...sinkSettings()].join(',\n'),
   });
   const dedup = fill(templates.deduplicate, {
-    kinds: distinct(members.flatMap((m) => KIND_EVENTS[m.kind])).map(constantString).join(', '),
+    kinds: distinct(members.flatMap(eventKindsOf)).map(constantString).join(', '),
     tenants: distinct(members.map((m) => m.tenantKey)).map(stringParam).join(', '),
   });
   const progress = fill(templates.progress, {
@@ -141,29 +165,91 @@ export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettin
   return [settings, source, sink, progress, dedup, ...views, inserts].map((part) => part.trim()).join('\n\n') + '\n';
 }
 
-/** The views of member `index` (its kind's template): `summaries_N`, `counters_N`, `rows_N`, `late_N`. */
+/** The views of member `index` (its kind's template): `rows_N` and `late_N`, and the kind's own in between. */
 function memberViews(spec: PoolMemberSpec, index: number, readFromMs: number, horizonMs: number, retentionMs: number, templates: Templates): string {
-  const window = parseDuration(spec.params.window);
-  if (!window) throw new Error(`invalid window ${JSON.stringify(spec.params.window)}`);
-  const windowMs = durationSeconds(window) * 1000;
-  const groupBy = spec.params.groupBy ?? DEFAULT_GROUP_BY;
-  const dimensions = DIMENSION_ORDER.filter((d) => groupBy.includes(d));
-  // Exactly the grouped dimensions, in the fixed order, then the measure. (Flink 1.20's JSON_OBJECT writes the keys
-  // sorted by name whatever this order; the text is deterministic either way.)
-  const fields = [...dimensions.map((d) => `KEY '${d}' VALUE ${d}`), "KEY 'evaluations' VALUE SUM(evaluations)"];
-  return fill(templates.kinds[spec.kind], {
+  const common = {
     member: String(index),
     tenant: stringParam(spec.tenantKey),
     eventFilters: spec.environment !== undefined ? `\n  AND environment = ${stringParam(spec.environment)}` : '',
     readFrom: bigintParam(readFromMs),
-    counterFilters: spec.params.flagKeys?.length ? `\n  AND f.flagKey IN (${spec.params.flagKeys.map(stringParam).join(', ')})` : '',
     analysisId: stringParam(spec.id),
     generation: bigintParam(nonNegative(spec.generation, 'generation')),
-    windowMs: bigintParam(windowMs),
-    rowStateTtl: durationOption(windowMs + horizonMs + retentionMs),
-    fields: fields.join(', '),
-    groupDimensions: dimensions.map((d) => `, ${d}`).join(''),
-  });
+  };
+  switch (spec.kind) {
+    case 'flag-evaluations': {
+      const windowMs = windowMsOf(spec.params.window);
+      const dimensions = DIMENSION_ORDER.filter((d) => (spec.params.groupBy ?? DEFAULT_GROUP_BY).includes(d));
+      // Exactly the grouped dimensions, in the fixed order, then the measure. (Flink 1.20's JSON_OBJECT writes the keys
+      // sorted by name whatever this order; the text is deterministic either way.)
+      const fields = [...dimensions.map((d) => `KEY '${d}' VALUE ${d}`), "KEY 'evaluations' VALUE SUM(evaluations)"];
+      return fill(templates.kinds['flag-evaluations'], {
+        ...common,
+        counterFilters: spec.params.flagKeys?.length ? `\n  AND f.flagKey IN (${spec.params.flagKeys.map(stringParam).join(', ')})` : '',
+        windowMs: bigintParam(windowMs),
+        rowStateTtl: durationOption(windowMs + horizonMs + retentionMs),
+        fields: fields.join(', '),
+        groupDimensions: dimensions.map((d) => `, ${d}`).join(''),
+      });
+    }
+    case 'unique-contexts': {
+      const windowMs = windowMsOf(spec.params.window);
+      const dimensions = DIMENSION_ORDER.filter((d) => (spec.params.groupBy ?? []).includes(d));
+      const contextKind = stringParam(spec.params.contextKind ?? 'user');
+      const fields = [`KEY 'contextKind' VALUE ${contextKind}`, ...dimensions.map((d) => `KEY '${d}' VALUE ${d}`), "KEY 'contexts' VALUE COUNT(DISTINCT contextKey)"];
+      return fill(templates.kinds['unique-contexts'], {
+        ...common,
+        eventKinds: eventKindsOf(spec).map(constantString).join(', '),
+        contextKind,
+        flagFilters: spec.params.flagKeys?.length ? `\n  AND e.\`key\` IN (${spec.params.flagKeys.map(stringParam).join(', ')})` : '',
+        windowMs: bigintParam(windowMs),
+        rowStateTtl: durationOption(windowMs + horizonMs + retentionMs),
+        fields: fields.join(', '),
+        groupDimensions: dimensions.map((d) => `, ${d}`).join(''),
+      });
+    }
+    case 'flag-usage': {
+      const bucketMs = bucketMsOf(spec.params);
+      return fill(templates.kinds['flag-usage'], {
+        ...common,
+        bucketMs: bigintParam(bucketMs),
+        rowStateTtl: durationOption(bucketMs + horizonMs + retentionMs),
+      });
+    }
+    case 'experiment':
+    case 'guardrail': {
+      const { flagKey, metric } = spec.params;
+      return fill(templates.kinds.experiment, {
+        ...common,
+        unitKind: stringParam(spec.params.randomizationKind ?? 'user'),
+        flagKey: stringParam(flagKey),
+        eventKey: stringParam(metric.eventKey),
+        unitValue: metric.type === 'conversion' ? 'CAST(CASE WHEN COUNT(converted) > 0 THEN 1 ELSE 0 END AS BIGINT)' : 'COALESCE(SUM(metricValue), CAST(0 AS DOUBLE))',
+        cumulativeTtl: durationOption(CUMULATIVE_TTL_MS),
+      });
+    }
+    case 'custom-sql':
+      return fill(templates.kinds['custom-sql'], {
+        ...common,
+        analysisUuid: uuid(spec.id),
+        generationNumber: intParam(nonNegative(spec.generation, 'generation')),
+        // The runner decodes, parses and checks the query with Flink's parser (its sandbox): it never appears as text here.
+        query: Buffer.from(spec.params.sql, 'utf8').toString('base64'),
+      });
+  }
+}
+
+const KNOWN_KINDS = new Set<string>(['flag-evaluations', 'unique-contexts', 'flag-usage', 'experiment', 'guardrail', 'custom-sql']);
+
+function windowMsOf(text: string): number {
+  const window = parseDuration(text);
+  if (!window) throw new Error(`invalid window ${JSON.stringify(text)}`);
+  return durationSeconds(window) * 1000;
+}
+
+/** The runner's directive takes the id bare: only a UUID's alphabet gets there. */
+function uuid(id: string): string {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) throw new Error(`not a UUID: ${JSON.stringify(id)}`);
+  return id;
 }
 
 function readFromMs(member: PoolMemberSpec): number {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Templates } from './sql-generator';
 
@@ -14,6 +14,12 @@ export function loadTemplates(dir = TEMPLATES_DIR): Templates {
     deduplicate: read('deduplicate.sql'),
     progress: read('progress.sql'),
     poolInserts: read('pool-inserts.sql'),
-    kinds: { 'flag-evaluations': read('flag-evaluations.sql') },
+    kinds: {
+      'flag-evaluations': read('flag-evaluations.sql'),
+      'unique-contexts': read('unique-contexts.sql'),
+      'flag-usage': read('flag-usage.sql'),
+      experiment: read('experiment.sql'),
+      'custom-sql': existsSync(join(dir, 'custom-sql.sql')) ? read('custom-sql.sql') : '',
+    },
   };
 }
