@@ -68,9 +68,9 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
       },
       '/v1/analyses/{id}/results': {
         get: {
-          summary: 'Result rows ordered by windowStart.', security: tenant,
+          summary: 'Result rows: windowed kinds (flag-evaluations, unique-contexts, custom-sql) ordered by windowStart, bounded by from/to; kept-current kinds (flag-usage, experiment, guardrail) as of the request, from/to not applying.', security: tenant,
           parameters: [...idParam, { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' } }, { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } }],
-          responses: { '200': { description: 'Rows.', ...json({ type: 'object', properties: { rows: { type: 'array', items: ref('FlagEvaluationsRow') } } }) }, ...errors },
+          responses: { '200': { description: 'Rows.', ...json({ type: 'object', properties: { rows: { type: 'array', items: { oneOf: ['FlagEvaluationsRow', 'UniqueContextsRow', 'FlagUsageRow', 'ExperimentRow', 'GuardrailRow', 'CustomSqlRow'].map(ref) } } } }) }, ...errors },
         },
       },
       '/health': { get: { summary: 'Health of the stream, Flink, the validator and the store.', responses: { '200': { description: 'All answer.' }, '503': { description: 'A component does not answer.' } } } },
@@ -94,6 +94,17 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
         FlagEvaluationsParams: rebase(withoutDefs(schemas.flagEvaluationsParams)),
         duration: defs(schemas.flagEvaluationsParams).duration,
         FlagEvaluationsRow: withoutDefs(schemas.flagEvaluationsRow),
+        UniqueContextsParams: rebase(withoutDefs(schemas.uniqueContextsParams)),
+        UniqueContextsRow: withoutDefs(schemas.uniqueContextsRow),
+        FlagUsageParams: rebase(withoutDefs(schemas.flagUsageParams)),
+        FlagUsageRow: withoutDefs(schemas.flagUsageRow),
+        ExperimentParams: rebase(withoutDefs(schemas.experimentParams)),
+        metric: defs(schemas.experimentParams).metric,
+        ExperimentRow: withoutDefs(schemas.experimentRow),
+        GuardrailParams: rebase(withoutDefs(schemas.guardrailParams)),
+        GuardrailRow: withoutDefs(schemas.guardrailRow),
+        CustomSqlParams: { ...rebase(withoutDefs(schemas.customSqlParams)), description: `${String(schemas.customSqlParams.description)} ${CUSTOM_SQL_EVENTS_VIEW}` },
+        CustomSqlRow: { type: 'object', description: "The query's columns by name, as JSON values; windowStart/windowEnd from the query's window_start/window_end columns when it has them.", additionalProperties: true },
         Analysis: {
           type: 'object',
           required: ['id', 'name', 'kind', 'params', 'environment', 'status', 'createdAt', 'updatedAt'],
@@ -141,9 +152,20 @@ function withoutDefs(schema: Record<string, unknown>): Record<string, unknown> {
   return rest;
 }
 
+/** What the `events` view of a custom-sql query holds (flink-sql/templates/custom-sql.sql). */
+const CUSTOM_SQL_EVENTS_VIEW = [
+  'The view `events` has one row per event of the tenant (late events excluded), with the columns:',
+  '`environment` STRING; `kind` STRING (feature, custom, index, identify, summary); `eventTime` BIGINT (epoch ms, the time the event counts at);',
+  '`eventTs` TIMESTAMP_LTZ(3) (the same); `receivedAt` BIGINT (epoch ms); `flagKey` STRING, `variation` BIGINT, `flagVersion` BIGINT and `value` STRING (JSON) of feature events;',
+  '`eventKey` STRING and `metricValue` DOUBLE of custom events; `contextKey` STRING (canonical) and `contextKeys` MAP<STRING, STRING> (key per context kind);',
+  '`features` (summary counters: MAP<STRING, ROW<counters ARRAY<ROW<variation, version, count, unknown>>>>); `proc_time`, a processing-time attribute for TUMBLE/HOP windows.',
+  'Only one SELECT over `events` is accepted, parsed by Flink\'s own parser: no other table or view, no DDL, DML, SET or functions created or loaded.',
+].join(' ');
+
 /** Points the schema files' references at components/schemas. */
 function rebase<T>(value: T): T {
   const text = JSON.stringify(value)
+    .replace(/"\$ref":"flag-evaluations\.params\.schema\.json#\/definitions\/duration"/g, '"$ref":"#/components/schemas/duration"')
     .replace(/"\$ref":"context\.schema\.json"/g, '"$ref":"#/components/schemas/Context"')
     .replace(/"\$ref":"\.\.\/tenants\/keys\.schema\.json#\/definitions\/(\w+)"/g, '"$ref":"#/components/schemas/$1"')
     .replace(/"\$ref":"#\/definitions\/(\w+)"/g, '"$ref":"#/components/schemas/$1"');
