@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Templates } from './sql-generator';
 
@@ -19,7 +19,7 @@ export function loadTemplates(dir = TEMPLATES_DIR): Templates {
       'unique-contexts': read('unique-contexts.sql'),
       'flag-usage': read('flag-usage.sql'),
       experiment: read('experiment.sql'),
-      'custom-sql': existsSync(join(dir, 'custom-sql.sql')) ? read('custom-sql.sql') : '',
+      'custom-sql': read('custom-sql.sql'),
     },
   };
 }

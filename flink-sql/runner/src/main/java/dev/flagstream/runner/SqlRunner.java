@@ -34,7 +34,8 @@ import java.util.regex.Pattern;
  *
  * <p>Script: statements separated by ';' (see {@link SqlScript}). "SET 'k' = 'v'" statements set
  * table/pipeline config, INSERT statements are collected into ONE StatementSet (so they run as
- * one job), everything else (CREATE TABLE / VIEW / FUNCTION ...) goes through executeSql.
+ * one job), everything else (CREATE TABLE / VIEW / FUNCTION ...) goes through executeSql, except
+ * custom-sql's SANDBOXED QUERY directive ({@link SandboxedQuery}).
  */
 public final class SqlRunner {
     private static final Pattern SET =
@@ -149,7 +150,11 @@ public final class SqlRunner {
         for (String stmt : SqlScript.split(script)) {
             String head = SqlScript.stripLeadingComments(stmt);
             Matcher set_ = SET.matcher(head);
-            if (set_.matches()) {
+            if (SandboxedQuery.mentions(head)) {
+                // custom-sql's directive (CREATE TEMPORARY VIEW rows_N AS SANDBOXED QUERY '<base64>' ...):
+                // the tenant's query, parsed and checked by the sandbox, never pasted as text
+                SandboxedQuery.register(tEnv, head);
+            } else if (set_.matches()) {
                 tEnv.getConfig().getConfiguration().setString(set_.group(1), set_.group(2).replace("''", "'"));
             } else if (INSERT.matcher(head).matches()) {
                 set.addInsertSql(head.toUpperCase(Locale.ROOT).startsWith("EXECUTE")

@@ -170,8 +170,8 @@ public class SqlRunnerPlannerTest {
         assertFalse(plan.contains("watermark=["), plan);
         assertFalse(exec.contains("Window"), plan);
         assertEquals(1, count(exec, "TableSourceScan(table=[[default_catalog, default_database, events]]"), plan);
-        // one tenant: the planner folds `tenant IN (<one>)` into a constant key column ($14)
-        assertEquals(1, count(exec, "Deduplicate(keep=[FirstRow], key=[environment, payloadId, eventIndex, $14], order=[PROCTIME])"), plan);
+        // one tenant: the planner folds `tenant IN (<one>)` into a constant key column ($17: the events table has 17 columns since contextKey, contextKeys, metricValue)
+        assertEquals(1, count(exec, "Deduplicate(keep=[FirstRow], key=[environment, payloadId, eventIndex, $17], order=[PROCTIME])"), plan);
         assertEquals(1, count(exec, "MiniBatchAssigner(interval=[1000ms], mode=[ProcTime])"), plan);
         assertEquals(3, count(exec, "GlobalGroupAggregate(groupBy=["), plan);
         assertEquals(1, count(exec, "GlobalGroupAggregate(groupBy=[windowStart, flagKey, variation]"), plan);
@@ -232,7 +232,7 @@ public class SqlRunnerPlannerTest {
     @Test
     void generatedScriptBoundsEveryStateByItsTimeToLive() throws Exception {
         assertEquals(Map.of(
-                "Deduplicate(keep=[FirstRow], key=[environment, payloadId, eventIndex, $14], order=[PROCTIME])", List.of("25 h"),
+                "Deduplicate(keep=[FirstRow], key=[environment, payloadId, eventIndex, $17], order=[PROCTIME])", List.of("25 h"),
                 "GlobalGroupAggregate(groupBy=[windowStart, flagKey, variation]", List.of("90010 s"),
                 "GlobalGroupAggregate(groupBy=[analysisId, generation, shard]", List.of("25 h"),
                 "GlobalGroupAggregate(groupBy=[bucketStart]", List.of("25 h")), stateTtls(generatedScript()));
