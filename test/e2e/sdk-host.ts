@@ -20,7 +20,25 @@ export interface SdkHostOptions {
   clockOffsetMs?: number;
   /** The SDK's enableEventCompression: gzip bodies. */
   gzip?: boolean;
+  /**
+   * More flags for the host's TestData, as LaunchDarkly's flag JSON (`key`, `version`, `on`,
+   * `variations`, `fallthrough` with a `rollout`, `rules`, `trackEvents`, …), next to the
+   * flags every host knows (host.cjs).
+   */
+  flags?: Record<string, unknown>[];
 }
+
+/** What `track` sends besides the event key: `data`, and `metricValue` (1 when absent; null: none). */
+export interface TrackOptions {
+  data?: unknown;
+  metricValue?: number | null;
+}
+
+/** One step of `SdkHost.run`: the same calls, many in one message. */
+export type HostStep =
+  | { type: 'evaluate'; flagKey: string; context: LdContext; times?: number }
+  | ({ type: 'track'; eventKey: string; context: LdContext; times?: number } & TrackOptions)
+  | { type: 'identify'; context: LdContext };
 
 export type LdContext = Record<string, unknown> & ({ kind?: string; key: string } | { kind: 'multi' });
 
@@ -63,6 +81,7 @@ export class SdkHost {
           eventsUri: options.eventsUri,
           flushIntervalSeconds: options.flushIntervalSeconds ?? 5,
           gzip: options.gzip ?? false,
+          flags: options.flags ?? [],
         }),
       },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
@@ -96,8 +115,21 @@ export class SdkHost {
   }
 
   /** `track` calls: custom events, which no flag-evaluations row counts. */
-  async track(eventKey: string, context: LdContext, times = 1): Promise<void> {
-    await this.send({ type: 'track', eventKey, context, times });
+  async track(eventKey: string, context: LdContext, times = 1, options: TrackOptions = {}): Promise<void> {
+    await this.send({ type: 'track', eventKey, context, times, ...options });
+  }
+
+  /** An `identify` call: an identify event for the context. */
+  async identify(context: LdContext): Promise<void> {
+    await this.send({ type: 'identify', context });
+  }
+
+  /** Evaluations, `track` and `identify` calls, in this order, in one message (many contexts quickly). */
+  async run(steps: HostStep[]): Promise<void> {
+    for (const step of steps) {
+      if (step.type === 'evaluate') this.asked.set(step.flagKey, (this.asked.get(step.flagKey) ?? 0) + (step.times ?? 1));
+    }
+    await this.send({ type: 'run', steps });
   }
 
   /** Steps the host's clock to a new offset from real time. */

@@ -188,8 +188,11 @@ export class SqliteResultsRepository implements ResultsRepository {
       if (analysis.results_from !== null && Date.parse(windowStart) < Date.parse(analysis.results_from)) return 'before-results-from';
       const stored = this.stored(record.analysisId, windowStart, record.dims);
       // A row of the same generation absorbed as many inputs as the stored one is the same row
-      // (a restored or re-reading job sends it again): nothing to write.
-      if (stored && (stored.generation > record.generation || (stored.generation === record.generation && record.version <= stored.version))) return 'outdated';
+      // (a restored or re-reading job sends it again): nothing to write. Version 0 marks a
+      // kept-current row (experiment, guardrail: an aggregate over retracting inputs has no
+      // growing count): only one job writes a generation of it, in order on one shard, so its
+      // newest record wins (a job that loses its state recomputes as a new generation).
+      if (stored && (stored.generation > record.generation || (stored.generation === record.generation && record.version !== 0 && record.version <= stored.version))) return 'outdated';
       const olderRow = stored !== undefined && stored.generation < record.generation;
       if (olderRow && !this.caughtUp(analysis, analysis.progress_at) && !this.isFinal(windowEnd, analysis.progress_at)) {
         // The older generation's row may be more complete than this one: keep it served for now.

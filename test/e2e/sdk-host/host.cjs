@@ -5,12 +5,17 @@
 // `--require clock-offset.cjs` (a host whose clock is wrong). Commands arrive over IPC:
 //
 //   {id, type: 'evaluate', flagKey, context, times}  → evaluates `times` times
-//   {id, type: 'track', eventKey, context, times}    → custom events
+//   {id, type: 'track', eventKey, context, times, data?, metricValue?}
+//                                                    → custom events (metricValue 1 unless
+//                                                      given; null: none)
+//   {id, type: 'identify', context}                  → an identify event
+//   {id, type: 'run', steps: [{type, ...}]}           → evaluate/track/identify steps, in order
 //   {id, type: 'clock', offsetMs}                    → steps the host's clock
 //   {id, type: 'close'}                              → flush(), close(), exit
 //
 // and each answers {id, ok} once done (or {id, error}). The host tells nothing else:
-// what it sent is for the proxy to record.
+// what it sent is for the proxy to record. `config.flags` (optional) adds full flag
+// definitions (LaunchDarkly's flag JSON: rollouts, rules, trackEvents) to TestData.
 'use strict';
 
 const { init, integrations } = require('@launchdarkly/node-server-sdk');
@@ -55,6 +60,8 @@ function defineFlags(td) {
     salt: 'pricing',
     trackEvents: true,
   });
+  // Flags a test brings along (SdkHostOptions.flags), as LaunchDarkly's flag JSON.
+  for (const flag of config.flags ?? []) td.usePreconfiguredFlag(flag);
 }
 
 async function main() {
@@ -79,8 +86,19 @@ async function main() {
     async evaluate({ flagKey, context, times }) {
       for (let i = 0; i < times; i++) await client.variation(flagKey, context, 'fallback');
     },
-    async track({ eventKey, context, times }) {
-      for (let i = 0; i < times; i++) client.track(eventKey, context, undefined, 1);
+    async track({ eventKey, context, times, data, metricValue }) {
+      // metricValue: 1 unless the test says (null: no metricValue at all).
+      const value = metricValue === undefined ? 1 : metricValue === null ? undefined : metricValue;
+      for (let i = 0; i < (times ?? 1); i++) client.track(eventKey, context, data, value);
+    },
+    async identify({ context }) {
+      client.identify(context);
+    },
+    async run({ steps }) {
+      for (const step of steps) {
+        if (!['evaluate', 'track', 'identify'].includes(step.type)) throw new Error(`unknown step ${step.type}`);
+        await handlers[step.type]({ times: 1, ...step });
+      }
     },
     async clock({ offsetMs }) {
       globalThis.__flagstreamClock.set(offsetMs);
