@@ -97,6 +97,13 @@ describe('SqliteResultsRepository', () => {
       expect(db.prepare('SELECT version FROM results').get()).toEqual({ version: 8 });
     });
 
+    it('takes the newest record of a version-0 (kept-current) row of its generation, which may shrink', () => {
+      expect(repo.applyRow(row(0, 5, 0))).toBe('stored');
+      expect(repo.applyRow(row(0, 7, 0))).toBe('stored');
+      expect(repo.applyRow(row(0, 6, 0))).toBe('stored'); // a unit moved to another variation
+      expect(served().map((r) => r.evaluations)).toEqual([6]);
+    });
+
     it('lets the current generation replace a row of an older one whatever its version', () => {
       repo.applyRow(row(0, 50, 50));
       set(A, { generation: 2 }); // without generation_started_at (an analysis from before it): caught up
