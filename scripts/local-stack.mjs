@@ -11,10 +11,15 @@ import { join } from 'node:path';
 import { ROOT } from './bootstrap.mjs';
 import { createSupervisor } from './supervisor.mjs';
 
-/** FLAGSTREAM_MAX_POOLS as the control plane reads it (it checks the value; here a bad one falls back). */
+/**
+ * FLAGSTREAM_MAX_POOLS + FLAGSTREAM_MAX_CUSTOM_POOLS as the control plane reads them (it checks
+ * the values; here a bad one falls back): every pool a job, two while it hands over.
+ */
 function maxPools(env) {
   const value = Number(env.FLAGSTREAM_MAX_POOLS || 8);
-  return Number.isInteger(value) && value >= 1 && value <= 10 ? value : 8;
+  const pools = Number.isInteger(value) && value >= 1 && value <= 10 ? value : 8;
+  const custom = Number(env.FLAGSTREAM_MAX_CUSTOM_POOLS ?? Math.min(2, 10 - pools));
+  return pools + (Number.isInteger(custom) && custom >= 0 && custom <= 10 - pools ? custom : 0);
 }
 
 export const DEFAULT_PORTS = { api: 8080, kinesis: 4568, kinesisTls: 4567, flink: 8081, validator: 8082, managedFlink: 8083 };

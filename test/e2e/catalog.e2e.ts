@@ -9,9 +9,6 @@ import { RecordingProxy, sleep } from './proxy';
 import { deliveredPayloads, Delivery, evaluationsByFlag } from './reference';
 import { HostStep, LdContext, SdkHost } from './sdk-host';
 
-
-/** custom-sql is refused (400, /kind) until the control plane stores its rows; flip when it deploys. */
-const CUSTOM_SQL_DEPLOYABLE = false;
 /**
  * The analysis catalog (CONTRACT §6: unique-contexts, flag-usage, experiment, guardrail,
  * custom-sql) end to end on the real stack, driven by the real LaunchDarkly Node server SDK.
@@ -121,9 +118,7 @@ function definitions(webhookUrl: string): Record<string, Definition> {
     },
     guardAA: { name: 'A/A errors', kind: 'guardrail', params: { flagKey: GUARD_AA.flagKey, metric: GUARD_AA.metric, treatmentVariation: 1, minUnits: 50, webhook: `${webhookUrl}/aa` } },
     guardWaiting: { name: 'A/A latency, 1000 units an arm', kind: 'guardrail', params: { flagKey: GUARD_WAITING.flagKey, metric: GUARD_WAITING.metric, treatmentVariation: 1, minUnits: 1000 } },
-    // custom-sql: the runner's sandbox is built and tested (flink-sql/runner SandboxedQueryTest); the control plane
-    // does not deploy the kind yet (its rows need multiset storage), so POST answers 400 naming /kind.
-    ...(CUSTOM_SQL_DEPLOYABLE ? { sql: { name: 'Feature events per flag and variation', kind: 'custom-sql', params: { sql: FEATURE_COUNTS_SQL } } } : {}),
+    sql: { name: 'Feature events per flag and variation', kind: 'custom-sql', params: { sql: FEATURE_COUNTS_SQL } },
   };
 }
 
@@ -418,12 +413,12 @@ describe('catalog: invalid definitions answer 400 naming the field, and deploy n
     ['guardrail without a direction', { kind: 'guardrail', params: { ...guard, metric } }, '/params/metric/direction'],
     ['guardrail without treatmentVariation', { kind: 'guardrail', params: { flagKey: 'f', metric: guard.metric } }, '/params/treatmentVariation'],
     ['guardrail with a plain-http webhook off the machine', { kind: 'guardrail', params: { ...guard, webhook: 'http://example.com/hook' } }, '/params/webhook'],
-    ['custom-sql without sql', { kind: 'custom-sql', params: {} }, CUSTOM_SQL_DEPLOYABLE ? '/params/sql' : '/kind'],
-    ['custom-sql with two statements', { kind: 'custom-sql', params: { sql: 'SELECT * FROM events; SELECT * FROM events' } }, CUSTOM_SQL_DEPLOYABLE ? '/params/sql' : '/kind'],
-    ['custom-sql with an INSERT', { kind: 'custom-sql', params: { sql: 'INSERT INTO events SELECT * FROM events' } }, CUSTOM_SQL_DEPLOYABLE ? '/params/sql' : '/kind'],
-    ['custom-sql reading another table', { kind: 'custom-sql', params: { sql: 'SELECT * FROM deduplicated' } }, CUSTOM_SQL_DEPLOYABLE ? '/params/sql' : '/kind'],
-    ['custom-sql creating a function', { kind: 'custom-sql', params: { sql: "CREATE FUNCTION f AS 'com.example.F'" } }, CUSTOM_SQL_DEPLOYABLE ? '/params/sql' : '/kind'],
-    ['custom-sql with a SET', { kind: 'custom-sql', params: { sql: "SET 'table.exec.state.ttl' = '1 ms'" } }, CUSTOM_SQL_DEPLOYABLE ? '/params/sql' : '/kind'],
+    ['custom-sql without sql', { kind: 'custom-sql', params: {} }, '/params/sql'],
+    ['custom-sql with two statements', { kind: 'custom-sql', params: { sql: 'SELECT * FROM events; SELECT * FROM events' } }, '/params/sql'],
+    ['custom-sql with an INSERT', { kind: 'custom-sql', params: { sql: 'INSERT INTO events SELECT * FROM events' } }, '/params/sql'],
+    ['custom-sql reading another table', { kind: 'custom-sql', params: { sql: 'SELECT * FROM deduplicated' } }, '/params/sql'],
+    ['custom-sql creating a function', { kind: 'custom-sql', params: { sql: "CREATE FUNCTION f AS 'com.example.F'" } }, '/params/sql'],
+    ['custom-sql with a SET', { kind: 'custom-sql', params: { sql: "SET 'table.exec.state.ttl' = '1 ms'" } }, '/params/sql'],
   ])('refuses %s (%s)', async (_what, body, path) => {
     const definition = { name: 'bad', ...body };
     const before = await call('GET', '/v1/analyses', { key: refusing.apiKey });
@@ -700,7 +695,7 @@ describe('catalog: every kind, end to end, from the real SDK (CONTRACT §6)', ()
     expect(webhook.of('/aa')).toEqual([]);
   });
 
-  (CUSTOM_SQL_DEPLOYABLE ? it : it.skip)('custom-sql: SELECT flagKey, variation, COUNT(*) AS n FROM events WHERE kind = \'feature\' GROUP BY flagKey, variation answers the reference\'s counts', async () => {
+  it('custom-sql: SELECT flagKey, variation, COUNT(*) AS n FROM events WHERE kind = \'feature\' GROUP BY flagKey, variation answers the reference\'s counts', async () => {
     const { id } = analysis('sql');
     const want = expectedFeatureCounts(deliveries, PLACE);
     expect(want.length).toBeGreaterThanOrEqual(8);

@@ -74,23 +74,29 @@ export class AnalysesService {
       resultsStream: this.config.resultsStream,
       latenessHorizonSeconds: this.config.latenessHorizonSeconds,
       retentionHours: this.config.streamRetentionHours,
-      pollIntervalMs: pollIntervalMs(this.config.maxPools),
+      pollIntervalMs: pollIntervalMs(this.config.maxPools + this.config.maxCustomPools),
       // The local emulator (single-threaded) stalls every client for minutes while it encodes a
       // 10,000-record answer to a job catching up; smaller answers keep it responsive. On AWS the
       // connector's default stands.
       ...(this.config.kinesisEndpoint ? { maxRecordsPerPoll: EMULATOR_RECORDS_PER_POLL } : {}),
+      customSqlStateTtlMs: this.config.customSqlStateTtlSeconds * 1000,
     };
   }
 
   /** Checks a definition, generates its SQL and has Flink's planner check that; 400 on any failure. */
   async validate(tenant: Tenant, body: unknown, id: string = randomUUID()): Promise<{ definition: ValidDefinition; sql: string }> {
     const definition = checkDefinition(body, (key) => this.tenants.environmentExists(tenant.id, key));
+    const custom = definition.kind === 'custom-sql';
+    if (custom && this.config.maxCustomPools === 0) {
+      throw Problem.invalid([{ path: '/kind', message: 'custom-sql is turned off here (FLAGSTREAM_MAX_CUSTOM_POOLS=0)' }]);
+    }
     const sql = this.generate({ id, tenantKey: tenant.key, definition, generation: 1, readFrom: new Date() });
     // Generated scripts differ only in their literals (base64 strings, checked integers): Flink's
     // planner gives every script of one shape the same verdict, so a shape it accepted is not
-    // planned again. A burst of definitions costs seconds, not minutes.
+    // planned again. A burst of definitions costs seconds, not minutes. Not a custom query: the
+    // query itself is what the planner (the runner's sandbox) must judge, every time.
     const shape = shapeOf(sql);
-    if (this.validShapes.has(shape)) return { definition, sql };
+    if (!custom && this.validShapes.has(shape)) return { definition, sql };
     let verdict: Awaited<ReturnType<SqlValidator['validate']>>;
     try {
       verdict = await this.validator.validate(sql);
@@ -99,8 +105,9 @@ export class AnalysesService {
       throw new Problem(503, 'Service Unavailable', 'The SQL validator is not available; try again shortly.', undefined, { 'Retry-After': '5' });
     }
     if (!verdict.valid) {
-      throw Problem.invalid([{ path: '/params', message: verdict.error }], `Flink's planner rejected the analysis: ${verdict.error}`);
+      throw Problem.invalid([{ path: custom ? '/params/sql' : '/params', message: verdict.error }], `Flink's planner rejected the analysis: ${verdict.error}`);
     }
+    if (custom) return { definition, sql };
     if (this.validShapes.size >= MAX_VALID_SHAPES) this.validShapes.clear();
     this.validShapes.add(shape);
     return { definition, sql };

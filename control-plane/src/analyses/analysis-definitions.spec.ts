@@ -24,6 +24,7 @@ describe('analysis definitions', () => {
     [{ name: 'f', kind: 'flag-usage', params: {} }, { period: '7d' }],
     [{ name: 'e', kind: 'experiment', params: { flagKey: 'f', metric: { eventKey: 'buy', type: 'conversion' } } }, { controlVariation: 0, randomizationKind: 'user', alpha: 0.05 }],
     [{ name: 'g', kind: 'guardrail', params: { flagKey: 'f', metric: { eventKey: 'err', type: 'conversion', direction: 'lower-is-better' }, treatmentVariation: 1, webhook: 'http://127.0.0.1:9/x' } }, { controlVariation: 0, alpha: 0.05, minUnits: 100 }],
+    [{ name: 'c', kind: 'custom-sql', params: { sql: 'SELECT * FROM events' } }, { sql: 'SELECT * FROM events' }],
   ])('accepts %j with its defaults', (body, defaults) => {
     expect(checkDefinition(body, () => true).params).toMatchObject(defaults);
   });
@@ -41,7 +42,8 @@ describe('analysis definitions', () => {
     [{ ...ok, kind: 'guardrail', params: { flagKey: 'f', metric: { eventKey: 'e', type: 'conversion', direction: 'lower-is-better' }, treatmentVariation: 0 } }, ['/params/treatmentVariation']],
     [{ ...ok, kind: 'guardrail', params: { flagKey: 'f', metric: { eventKey: 'e', type: 'conversion', direction: 'lower-is-better' }, treatmentVariation: 1, webhook: 'http://example.com/hook' } }, ['/params/webhook']],
     [{ ...ok, kind: 'guardrail', params: { flagKey: 'f', metric: { eventKey: 'e', type: 'conversion', direction: 'lower-is-better' }, treatmentVariation: 1, webhook: 'https://u:p@example.com/hook' } }, ['/params/webhook']],
-    [{ ...ok, kind: 'custom-sql', params: { sql: 'SELECT * FROM events' } }, ['/kind']],
+    [{ ...ok, kind: 'custom-sql', params: {} }, ['/params/sql']],
+    [{ ...ok, kind: 'custom-sql', params: { sql: '' } }, ['/params/sql']],
     [{ ...ok, params: { window: '0s' } }, ['/params/window']],
     [{ ...ok, params: { window: 'ten' } }, ['/params/window']],
     [{ ...ok, params: { window: '8d' } }, ['/params/window']],

@@ -36,9 +36,6 @@ const PARAMS_SCHEMA: Record<AnalysisKind, string> = {
   'custom-sql': SCHEMA_IDS.customSqlParams,
 };
 
-/** custom-sql waits for the runner's sandbox to be wired through (docs/catalog.md). */
-const DEPLOYABLE = new Set<AnalysisKind>(['flag-evaluations', 'unique-contexts', 'flag-usage', 'experiment', 'guardrail']);
-
 const MAX_WINDOW_SECONDS = 7 * 86400;
 const MIN_PERIOD_SECONDS = 10;
 const MAX_PERIOD_SECONDS = 90 * 86400;
@@ -47,9 +44,6 @@ const MAX_PERIOD_SECONDS = 90 * 86400;
 export function checkDefinition(body: unknown, environmentExists: (key: string) => boolean): ValidDefinition {
   const definition = assertValid<AnalysisDefinition>(SCHEMA_IDS.analysisDefinition, body);
   const kind = definition.kind as AnalysisKind;
-  if (!DEPLOYABLE.has(kind)) {
-    throw Problem.invalid([{ path: '/kind', message: `kind "${kind}" is not available yet; available: ${[...DEPLOYABLE].join(', ')}` }]);
-  }
   const params = assertValid<Record<string, unknown>>(PARAMS_SCHEMA[kind], definition.params, '/params');
   const errors: FieldError[] = [];
   if (definition.environment !== undefined && !environmentExists(definition.environment)) {

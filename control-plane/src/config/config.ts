@@ -56,6 +56,17 @@ export interface Config {
    * readers share 5 reads a second per shard.
    */
   maxPools: number;
+  /**
+   * FLAGSTREAM_MAX_CUSTOM_POOLS: custom-sql analyses run in pools of their own (`c0`, …), apart
+   * from the catalog's, each job with a bounded state TTL and parallelism 1, so one query cannot
+   * starve the others. Counted with maxPools in the 20 readers: maxPools + this ≤ 10; default
+   * min(2, 10 − maxPools); 0 refuses custom-sql.
+   */
+  maxCustomPools: number;
+  /** FLAGSTREAM_CUSTOM_SQL_STATE_TTL: every state of a custom-sql pool's job expires this long after its last use. */
+  customSqlStateTtlSeconds: number;
+  /** FLAGSTREAM_CUSTOM_SQL_MAX_ROWS: most distinct rows a custom-sql analysis' result keeps. */
+  customSqlMaxRows: number;
   /** First wait before a failed job is deployed again; it doubles with every consecutive failure. */
   restartBackoffMs: number;
   restartBackoffMaxMs: number;
@@ -142,6 +153,13 @@ function maxPools(env: NodeJS.ProcessEnv): number {
   return value;
 }
 
+function maxCustomPools(env: NodeJS.ProcessEnv, pools: number): number {
+  const most = Math.floor((MAX_READERS - OTHER_EVENT_READERS) / 2) - pools;
+  const value = int(env, 'FLAGSTREAM_MAX_CUSTOM_POOLS', Math.min(2, most));
+  if (value > most) throw new Error(`FLAGSTREAM_MAX_CUSTOM_POOLS + FLAGSTREAM_MAX_POOLS must be at most ${most + pools} (the events stream takes at most ${MAX_READERS} readers, two per changing pool), got ${value} + ${pools}`);
+  return value;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const repoRoot = resolve(__dirname, '..', '..', '..');
   const dataDir = resolve(env.FLAGSTREAM_DATA_DIR || join(repoRoot, '.flagstream'));
@@ -179,6 +197,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     writeDeadlineMs: int(env, 'FLAGSTREAM_WRITE_DEADLINE_MS', 20000),
     maxAnalysesPerTenant: int(env, 'FLAGSTREAM_MAX_ANALYSES_PER_TENANT', 20),
     maxPools: maxPools(env),
+    maxCustomPools: maxCustomPools(env, maxPools(env)),
+    customSqlStateTtlSeconds: duration(env, 'FLAGSTREAM_CUSTOM_SQL_STATE_TTL', '1h'),
+    customSqlMaxRows: int(env, 'FLAGSTREAM_CUSTOM_SQL_MAX_ROWS', 100_000),
     restartBackoffMs: int(env, 'FLAGSTREAM_RESTART_BACKOFF_MS', 10_000),
     restartBackoffMaxMs: int(env, 'FLAGSTREAM_RESTART_BACKOFF_MAX_MS', 300_000),
     flinkCheckpointsDir: checkpointsDir === '' ? undefined : resolve(checkpointsDir),

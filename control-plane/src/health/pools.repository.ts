@@ -61,8 +61,14 @@ export interface PoolsRepository {
 export const POOLS_REPOSITORY = Symbol('PoolsRepository');
 
 /** `p0`, `p1`, …: the pools there may be. */
-export function poolIds(maxPools: number): string[] {
-  return Array.from({ length: maxPools }, (_, i) => `p${i}`);
+/** The catalog's pools `p0`…, then custom-sql's own `c0`… (docs/pools.md). */
+export function poolIds(maxPools: number, maxCustomPools = 0): string[] {
+  return [...Array.from({ length: maxPools }, (_, i) => `p${i}`), ...Array.from({ length: maxCustomPools }, (_, i) => `c${i}`)];
+}
+
+/** A custom-sql pool: its job runs with the custom-sql limits (state TTL, parallelism 1). */
+export function isCustomPool(id: string): boolean {
+  return id.startsWith('c');
 }
 
 interface Row {

@@ -11,7 +11,7 @@ import { AnalysisChanges } from '../analyses/analysis-changes';
 import { afterLoss } from '../analyses/recompute';
 import { applicationNameOf, DEPLOYMENT_TARGET, DeploymentTarget, isJobNamed, JOB_NAME_PREFIX, jobNameFor, ObservedJob } from '../deployments/deployment-target';
 import { HEALTH_HISTORY, HealthHistory } from './health-history.repository';
-import { MemberRef, Pool, poolIds, POOLS_REPOSITORY, PoolsRepository } from './pools.repository';
+import { isCustomPool, MemberRef, Pool, poolIds, POOLS_REPOSITORY, PoolsRepository } from './pools.repository';
 import { backoffMs, decide, Decision, isActive, memberStatus, ReconcileSettings, RESTORE_ATTEMPTS, sameMembers } from './reconcile-decision';
 
 /** Pools a pass reconciles side by side. */
@@ -86,7 +86,7 @@ export class Reconciler implements OnApplicationBootstrap {
       await this.cancelOrphans(observed.jobs);
       // A few pools at a time: one slow operation (a Managed Flink stop takes minutes) does
       // not hold up the others, and the target is not flooded.
-      const queue = poolIds(this.config.maxPools);
+      const queue = poolIds(this.config.maxPools, this.config.maxCustomPools);
       const worker = async () => {
         for (let next = queue.shift(); next; next = queue.shift()) {
           const id = next;
@@ -132,16 +132,20 @@ export class Reconciler implements OnApplicationBootstrap {
 
   /**
    * Every analysis without a pool (new, or in a pool beyond FLAGSTREAM_MAX_POOLS) joins the one
-   * with the fewest running members. Synchronous: no other step interleaves.
+   * with the fewest running members: custom-sql analyses one of the custom pools (`c…`), every
+   * other kind one of the catalog's (`p…`). Synchronous: no other step interleaves.
    */
   private assignPools(): void {
-    const ids = poolIds(this.config.maxPools);
+    const ids = poolIds(this.config.maxPools, this.config.maxCustomPools);
     const load = new Map(ids.map((id) => [id, 0]));
+    const fits = (a: Analysis, id: string) => isCustomPool(id) === (a.kind === 'custom-sql');
     const all = this.analyses.all();
     for (const a of all) if (a.pool && load.has(a.pool) && a.desiredState === 'RUNNING') load.set(a.pool, load.get(a.pool)! + 1);
     for (const a of all) {
-      if (a.pool && load.has(a.pool)) continue;
-      const pool = ids.reduce((best, id) => (load.get(id)! < load.get(best)! ? id : best));
+      if (a.pool && load.has(a.pool) && fits(a, a.pool)) continue;
+      const candidates = ids.filter((id) => fits(a, id));
+      if (!candidates.length) continue; // no custom pools (FLAGSTREAM_MAX_CUSTOM_POOLS=0): refused at creation
+      const pool = candidates.reduce((best, id) => (load.get(id)! < load.get(best)! ? id : best));
       this.analyses.update(a.id, { pool });
       if (a.desiredState === 'RUNNING') load.set(pool, load.get(pool)! + 1);
     }
@@ -372,7 +376,7 @@ export class Reconciler implements OnApplicationBootstrap {
    * stopped Managed Flink application and its snapshots) no pool expects.
    */
   private async cancelOrphans(jobs: Map<string, ObservedJob>): Promise<void> {
-    const names = poolIds(this.config.maxPools)
+    const names = poolIds(this.config.maxPools, this.config.maxCustomPools)
       .map((id) => this.pools.get(id))
       .flatMap((p) => [p.jobId, p.jobName, p.operation?.jobName, p.previousJobId])
       .filter((n): n is string => Boolean(n));

@@ -29,6 +29,21 @@ const rowOf = (evaluations: number, version: number, extra: Record<string, unkno
 const progressOf = (shard: string, progressAt: string, generation = 1) => ({ analysisId: A, generation, type: 'progress', shard, progressAt });
 
 describe('parseResultRecord', () => {
+  it('reads a custom-sql row as an addition, and its retraction as a removal of the same row', () => {
+    const image = { analysisId: A, generation: 2, type: 'custom', windowStart: null, windowEnd: null, fields: '{"flagKey":"x","n":3}', version: 0 };
+    const added = parseResultRecord(JSON.stringify({ before: null, after: image, op: 'c' }));
+    const removed = parseResultRecord(JSON.stringify({ before: image, after: null, op: 'd' }));
+    expect(added).toMatchObject({ type: 'custom', record: { analysisId: A, generation: 2, delta: 1, row: { flagKey: 'x', n: 3 } } });
+    expect(removed).toMatchObject({ type: 'custom', record: { delta: -1, row: { flagKey: 'x', n: 3 } } });
+    expect((added as { record: { rowKey: string } }).record.rowKey).toBe((removed as { record: { rowKey: string } }).record.rowKey);
+    // Another value is another row; a window is part of the row.
+    const other = parseResultRecord(JSON.stringify({ before: null, after: { ...image, fields: '{"flagKey":"x","n":4}' }, op: 'c' }));
+    expect((other as { record: { rowKey: string } }).record.rowKey).not.toBe((added as { record: { rowKey: string } }).record.rowKey);
+    const windowed = parseResultRecord(JSON.stringify({ before: null, after: { ...image, windowStart: '2026-11-26 04:00:00.000', windowEnd: '2026-11-26 04:01:00.000' }, op: 'c' }));
+    expect(windowed).toMatchObject({ record: { windowStart: '2026-11-26T04:00:00.000Z', row: { windowStart: '2026-11-26T04:00:00.000Z', windowEnd: '2026-11-26T04:01:00.000Z', n: 3 } } });
+    expect(parseResultRecord(JSON.stringify({ before: null, after: { ...image, fields: 'nope' }, op: 'c' }))).toMatchObject({ type: 'malformed' });
+  });
+
   it('reads a row: the window as ISO-8601 with milliseconds, the dimensions as its key, never the envelope fields', () => {
     expect(parseResultRecord(created(rowOf(5, 7)))).toEqual({
       type: 'row',

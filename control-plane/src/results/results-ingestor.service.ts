@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { GuardrailWatcher } from './guardrail-watcher.service';
 import { ExpiredIteratorException, GetRecordsCommand, GetShardIteratorCommand, ResourceNotFoundException } from '@aws-sdk/client-kinesis';
@@ -5,7 +6,7 @@ import { CONFIG, Config } from '../config/config';
 import { DATABASE, Db } from '../store/database';
 import { MetricsService } from '../metrics/metrics.service';
 import { StreamService } from '../stream/kinesis';
-import { ApplyOutcome, LateRecord, POOL_PROGRESS_PREFIX, ProgressRecord, RESULTS_REPOSITORY, ResultRow, ResultsRepository, RowRecord } from './results.repository';
+import { ApplyOutcome, CustomRecord, LateRecord, POOL_PROGRESS_PREFIX, ProgressRecord, RESULTS_REPOSITORY, ResultRow, ResultsRepository, RowRecord } from './results.repository';
 
 /** Fields of a result row that are measures, not dimensions; the rest (but the window) identify the row. */
 const MEASURES = new Set(['evaluations', 'contexts', 'firstAt', 'lastAt', 'units', 'sum', 'sumSquares', 'multipleExposures']);
@@ -31,6 +32,7 @@ export type ResultRecord =
   | { type: 'row'; record: RowRecord }
   | { type: 'progress'; record: ProgressRecord }
   | { type: 'late'; record: LateRecord }
+  | { type: 'custom'; record: CustomRecord }
   | { type: 'retraction' }
   | { type: 'malformed'; reason: string };
 
@@ -50,7 +52,8 @@ export function parseResultRecord(text: string): ResultRecord {
     return { type: 'malformed', reason: 'not JSON' };
   }
   if (!isObject(envelope)) return { type: 'malformed', reason: 'not a JSON object' };
-  if (envelope.op === 'd') return { type: 'retraction' };
+  // A custom-sql result is a multiset: its retractions count (other rows are upserts).
+  if (envelope.op === 'd') return isObject(envelope.before) && envelope.before.type === 'custom' ? customRecord(envelope.before, -1) : { type: 'retraction' };
   if (envelope.op !== 'c') return { type: 'malformed', reason: `op ${JSON.stringify(envelope.op)}` };
   const after = envelope.after;
   if (!isObject(after)) return { type: 'malformed', reason: 'no "after"' };
@@ -85,6 +88,8 @@ export function parseResultRecord(text: string): ResultRecord {
       if (typeof after.shard !== 'string' || !after.shard || !progressAt) return { type: 'malformed', reason: 'progress without shard or progressAt' };
       return { type: 'progress', record: { analysisId, generation, shard: after.shard, progressAt } };
     }
+    case 'custom':
+      return customRecord(after, 1);
     case 'late': {
       const bucketStart = isoTime(after.bucketStart);
       if (!bucketStart || !isCount(after.lateEvents)) return { type: 'malformed', reason: 'late without bucketStart or lateEvents' };
@@ -93,6 +98,27 @@ export function parseResultRecord(text: string): ResultRecord {
     default:
       return { type: 'malformed', reason: `type ${JSON.stringify(after.type)}` };
   }
+}
+
+/** A custom-sql row added (1) or retracted (−1): its columns (`fields`) and, when the query has windows, its window. */
+function customRecord(image: Record<string, unknown>, delta: 1 | -1): ResultRecord {
+  const { analysisId, generation } = image;
+  if (typeof analysisId !== 'string' || !analysisId) return { type: 'malformed', reason: 'no analysisId' };
+  if (!isCount(generation)) return { type: 'malformed', reason: 'no generation' };
+  if (typeof image.fields !== 'string') return { type: 'malformed', reason: 'custom row without fields' };
+  let fields: unknown;
+  try {
+    fields = JSON.parse(image.fields);
+  } catch {
+    fields = undefined;
+  }
+  if (!isObject(fields)) return { type: 'malformed', reason: 'custom row whose fields are not a JSON object' };
+  const windowStart = image.windowStart == null ? undefined : isoTime(image.windowStart);
+  const windowEnd = image.windowEnd == null ? undefined : isoTime(image.windowEnd);
+  const row: Record<string, unknown> = { ...(windowStart ? { windowStart } : {}), ...(windowEnd ? { windowEnd } : {}), ...fields };
+  // The same row always has the same text (Flink writes JSON_OBJECT's keys in one order): its key.
+  const rowKey = createHash('sha256').update(`${windowStart ?? ''}\u0000${windowEnd ?? ''}\u0000${image.fields}`).digest('hex');
+  return { type: 'custom', record: { analysisId, generation, delta, rowKey, row, ...(windowStart ? { windowStart } : {}) } };
 }
 
 /**
@@ -211,6 +237,16 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
       case 'late':
         outcome = this.results.applyLate(parsed.record);
         break;
+      case 'custom': {
+        const applied = this.results.applyCustom(parsed.record, this.config.customSqlMaxRows);
+        if (applied === 'limit') {
+          this.skipped('custom-rows-limit');
+          this.warnMalformed(`custom-sql analysis ${parsed.record.analysisId} has ${this.config.customSqlMaxRows} distinct rows, the most kept (FLAGSTREAM_CUSTOM_SQL_MAX_ROWS)`);
+          return 0;
+        }
+        outcome = applied;
+        break;
+      }
       case 'retraction':
         this.skipped('retraction');
         return 0;
@@ -228,7 +264,7 @@ export class ResultsIngestor implements OnApplicationBootstrap, OnApplicationShu
       this.skipped(outcome);
       return 0;
     }
-    return parsed.type === 'row' ? 1 : 0;
+    return parsed.type === 'row' || parsed.type === 'custom' ? 1 : 0;
   }
 
   /** Applies the progress read at least `progressLagMs` ago. */

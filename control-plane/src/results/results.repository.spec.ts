@@ -392,6 +392,51 @@ describe('SqliteResultsRepository', () => {
     });
   });
 
+  describe('custom-sql rows', () => {
+    const custom = (generation: number, delta: 1 | -1, n: number, windowStart?: string) => ({
+      analysisId: A, generation, delta, rowKey: `${windowStart ?? ''}/${n}`, row: { n, ...(windowStart ? { windowStart } : {}) }, ...(windowStart ? { windowStart } : {}),
+    });
+    const rows = () => repo.customRows(A, { limit: 100 }).map((r) => r.n);
+
+    it('keeps the result as a multiset: an update retracts the old row and adds the new one, a duplicate counts twice', () => {
+      expect(repo.applyCustom(custom(1, 1, 5), 10)).toBe('stored');
+      expect(repo.applyCustom(custom(1, 1, 5), 10)).toBe('stored');
+      expect(rows()).toEqual([5, 5]);
+      repo.applyCustom(custom(1, -1, 5), 10);
+      repo.applyCustom(custom(1, 1, 6), 10);
+      expect(rows()).toEqual([5, 6]);
+      expect(get(A).last_result_at).not.toBeNull();
+    });
+
+    it('refuses rows beyond the limit, and skips records of an analysis that is gone', () => {
+      repo.applyCustom(custom(1, 1, 1), 2);
+      repo.applyCustom(custom(1, 1, 2), 2);
+      expect(repo.applyCustom(custom(1, 1, 3), 2)).toBe('limit');
+      expect(repo.applyCustom(custom(1, 1, 1), 2)).toBe('stored'); // a row it has: only its count grows
+      expect(repo.applyCustom({ ...custom(1, 1, 1), analysisId: 'gone' }, 2)).toBe('unknown-analysis');
+    });
+
+    it('serves the previous generation until the current one has caught up, then drops the older ones', () => {
+      repo.applyCustom(custom(1, 1, 1), 10);
+      set(A, { generation: 2, generation_started_at: at('04:00:30'), progress_at: null });
+      repo.applyCustom(custom(2, 1, 2), 10);
+      repo.applyCustom(custom(1, 1, 9), 10); // the old job still serves meanwhile
+      expect(rows()).toEqual([1, 9]);
+      set(A, { progress_at: at('04:00:31') });
+      repo.applyCustom(custom(2, 1, 3), 10);
+      expect(rows()).toEqual([2, 3]);
+      expect(db.prepare('SELECT COUNT(*) AS n FROM custom_rows WHERE generation = 1').get()).toEqual({ n: 0 });
+    });
+
+    it('bounds windowed rows by from and to', () => {
+      repo.applyCustom(custom(1, 1, 1, at('04:00:00')), 10);
+      repo.applyCustom(custom(1, 1, 2, at('04:01:00')), 10);
+      repo.applyCustom(custom(1, 1, 3), 10);
+      expect(rows()).toEqual([3, 1, 2]);
+      expect(repo.customRows(A, { from: at('04:00:30'), limit: 10 }).map((r) => r.n)).toEqual([2]);
+    });
+  });
+
   describe('pool progress', () => {
     const poolProgress = (shard: string, time: string, generation: number) =>
       repo.applyPoolProgress({ analysisId: 'pool:p3', generation, shard, progressAt: at(time) }, ['s0', 's1']);

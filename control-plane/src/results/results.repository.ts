@@ -38,6 +38,20 @@ export interface RowRecord {
   row: ResultRow;
 }
 
+/**
+ * A `custom` record (custom-sql): one row of the query's result added (`delta` 1, a Debezium
+ * "c") or retracted (`delta` −1, a "d"). `rowKey` identifies the row's content.
+ */
+export interface CustomRecord {
+  analysisId: string;
+  generation: number;
+  delta: 1 | -1;
+  rowKey: string;
+  /** The query's columns, plus windowStart/windowEnd when the query has windows. */
+  row: Record<string, unknown>;
+  windowStart?: string;
+}
+
 /** What the results API needs to know of an analysis to present its rows. */
 export interface AnalysisSummary {
   id: string;
@@ -121,6 +135,15 @@ export interface ResultsRepository {
    * buckets. Buckets starting before `readFrom` rounded up to the minute are not written.
    */
   applyLate(record: LateRecord): ApplyOutcome;
+  /**
+   * Adds or retracts one row of a custom-sql analysis' result in its generation's multiset; a
+   * generation older than the analysis' current one still updates its own (it is served until
+   * the current one has caught up), and once the current one has, the older ones are dropped.
+   * Refused (`limit`) beyond `maxRows` distinct rows.
+   */
+  applyCustom(record: CustomRecord, maxRows: number, now?: Date): ApplyOutcome | 'limit';
+  /** A custom-sql analysis' rows (each as often as the result holds it), ordered by windowStart; `from`/`to` bound windowed rows. */
+  customRows(analysisId: string, query: ResultsQuery): Record<string, unknown>[];
   /** Rows ordered by windowStart, each with `final` (and `updatedAt` when set); undefined when the tenant has no such analysis. */
   query(tenantId: string, analysisId: string, query: ResultsQuery): ServedRow[] | undefined;
   /** The tenant's analysis as the presenters need it; undefined when the tenant has no such analysis. */
@@ -295,6 +318,59 @@ export class SqliteResultsRepository implements ResultsRepository {
       if (r.updated_at) served.updatedAt = r.updated_at;
       return served;
     });
+  }
+
+  applyCustom(record: CustomRecord, maxRows: number, now = new Date()): ApplyOutcome | 'limit' {
+    return this.db.transaction((): ApplyOutcome | 'limit' => {
+      const analysis = this.stmt('SELECT generation, results_from, read_from, progress_at, generation_started_at FROM analyses WHERE id = ?').get(record.analysisId) as
+        AnalysisState | undefined;
+      if (!analysis) return 'unknown-analysis';
+      if (record.generation > analysis.generation) return 'stale-generation';
+      const existing = this.stmt('SELECT count FROM custom_rows WHERE analysis_id = ? AND generation = ? AND row_key = ?').get(record.analysisId, record.generation, record.rowKey) as
+        { count: number } | undefined;
+      if (!existing && record.delta > 0) {
+        const { n } = this.stmt('SELECT COUNT(*) AS n FROM custom_rows WHERE analysis_id = ? AND generation = ?').get(record.analysisId, record.generation) as { n: number };
+        if (n >= maxRows) return 'limit';
+      }
+      const count = (existing?.count ?? 0) + record.delta;
+      // A retraction may overtake its insert across a job's restart: a count below 0 waits for it.
+      if (count === 0) this.stmt('DELETE FROM custom_rows WHERE analysis_id = ? AND generation = ? AND row_key = ?').run(record.analysisId, record.generation, record.rowKey);
+      else {
+        this.stmt(
+          `INSERT INTO custom_rows (analysis_id, generation, row_key, row, window_start, count) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (analysis_id, generation, row_key) DO UPDATE SET count = excluded.count`,
+        ).run(record.analysisId, record.generation, record.rowKey, JSON.stringify(record.row), record.windowStart ?? '', count);
+      }
+      if (record.generation === analysis.generation && this.caughtUp(analysis, analysis.progress_at)) {
+        this.stmt('DELETE FROM custom_rows WHERE analysis_id = ? AND generation < ?').run(record.analysisId, analysis.generation);
+      }
+      this.stmt('UPDATE analyses SET last_result_at = ? WHERE id = ?').run(now.toISOString(), record.analysisId);
+      return 'stored';
+    })();
+  }
+
+  customRows(analysisId: string, q: ResultsQuery): Record<string, unknown>[] {
+    const analysis = this.stmt('SELECT generation, results_from, read_from, progress_at, generation_started_at FROM analyses WHERE id = ?').get(analysisId) as
+      AnalysisState | undefined;
+    if (!analysis) return [];
+    // The current generation once it has caught up; until then the newest older one that has rows.
+    let generation = analysis.generation;
+    if (!this.caughtUp(analysis, analysis.progress_at)) {
+      const older = this.stmt('SELECT MAX(generation) AS g FROM custom_rows WHERE analysis_id = ? AND generation < ?').get(analysisId, analysis.generation) as { g: number | null };
+      if (older.g !== null) generation = older.g;
+    }
+    const windowed = q.from !== undefined || q.to !== undefined;
+    const rows = this.stmt(
+      `SELECT row, count FROM custom_rows WHERE analysis_id = ? AND generation = ? AND count > 0
+         AND (? = 0 OR (window_start != '' AND window_start >= ? AND window_start < ?))
+         ORDER BY window_start, row_key LIMIT ?`,
+    ).all(analysisId, generation, windowed ? 1 : 0, q.from ?? '', q.to ?? '\uffff', q.limit) as { row: string; count: number }[];
+    const out: Record<string, unknown>[] = [];
+    for (const r of rows) {
+      const row = JSON.parse(r.row) as Record<string, unknown>;
+      for (let i = 0; i < r.count && out.length < q.limit; i++) out.push(row);
+    }
+    return out;
   }
 
   describe(tenantId: string, analysisId: string): AnalysisSummary | undefined {

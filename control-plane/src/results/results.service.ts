@@ -34,6 +34,8 @@ export class ResultsService {
       }
       case 'guardrail':
         return [this.guardrails.current(analysis)];
+      case 'custom-sql':
+        return this.results.customRows(analysisId, query);
       default:
         return this.results.query(tenantId, analysisId, query) ?? [];
     }

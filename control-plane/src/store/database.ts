@@ -85,6 +85,13 @@ const MIGRATIONS: string[] = [
      analysis_id TEXT PRIMARY KEY REFERENCES analyses(id) ON DELETE CASCADE,
      generation INTEGER NOT NULL, status TEXT NOT NULL, since TEXT NOT NULL, row TEXT NOT NULL,
      evaluated_result_at TEXT, webhook_payload TEXT, webhook_attempts INTEGER NOT NULL DEFAULT 0, webhook_next_at TEXT);`,
+  // custom-sql rows: the query's result as a multiset per generation (an insert adds a row, a
+  // retraction removes one); a generation is served once it has caught up, the one before it
+  // until then.
+  `CREATE TABLE custom_rows (
+     analysis_id TEXT NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+     generation INTEGER NOT NULL, row_key TEXT NOT NULL, row TEXT NOT NULL, window_start TEXT NOT NULL, count INTEGER NOT NULL,
+     PRIMARY KEY (analysis_id, generation, row_key));`,
 ];
 
 export function openDatabase(dataDir: string): Db {

@@ -324,4 +324,19 @@ describe('SQL literals', () => {
     expect(option('stream', "a'b")).toBe("  'stream' = 'a''b'");
     expect(() => option('stream', 'a\nb')).toThrow('control character');
   });
+  it('carries a custom query only base64-encoded in the runner\'s directive, in a pool of its own with limits', () => {
+    const query = "SELECT flagKey, COUNT(*) AS n FROM events WHERE flagKey = 'it''s' GROUP BY flagKey; DROP TABLE x";
+    const custom: PoolMemberSpec = {
+      id: '0b9d3c1e-8f1a-4c2b-9d3e-1f2a3b4c5d6e', tenantKey: 'acme', kind: 'custom-sql', generation: 4, params: { sql: query }, readFrom: new Date('2026-11-25T15:00:00.000Z'),
+    };
+    const sql = generatePoolSql([custom], { ...streams, customSqlStateTtlMs: 7200_000 }, templates);
+    expect(sql).not.toContain('DROP TABLE');
+    expect(sql).not.toContain('COUNT(*) AS n');
+    expect(sql).toContain(`AS SANDBOXED QUERY '${Buffer.from(query, 'utf8').toString('base64')}' OVER events_0 FOR ANALYSIS '${custom.id}' GENERATION 4;`);
+    expect(sql).toContain("SET 'table.exec.state.ttl' = '7200000 ms';");
+    expect(sql).toContain("SET 'parallelism.default' = '1';");
+    expect(generateSql(spec({ window: '1m' }), streams, at, templates)).not.toContain('parallelism.default');
+    expect(() => generatePoolSql([custom, member('an-b', '2026-11-25T15:00:00.000Z', { window: '1m' })], streams, templates)).toThrow('custom-sql analyses share pools only with each other');
+    expect(() => generatePoolSql([{ ...custom, id: "x' OR '1" }], streams, templates)).toThrow('not a UUID');
+  });
 });

@@ -47,7 +47,11 @@ export interface StreamSettings {
   pollIntervalMs?: number;
   /** Most records one poll of a shard returns (GetRecords Limit). Unset: the connector's default (10,000). */
   maxRecordsPerPoll?: number;
+  /** FLAGSTREAM_CUSTOM_SQL_STATE_TTL (ms): the state TTL of a custom-sql pool's job. Unset: 1 h. */
+  customSqlStateTtlMs?: number;
 }
+
+const DEFAULT_CUSTOM_SQL_STATE_TTL_MS = 3600_000;
 
 /** Where the job starts reading (the caller computes it; docs/counting.md §5). */
 export interface StartPosition {
@@ -131,9 +135,13 @@ export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettin
   const retentionMs = nonNegative(streams.retentionHours, 'retentionHours') * 3600 * 1000;
   const readFrom = members.map((m) => readFromMs(m));
 
+  // custom-sql members run in pools of their own, with limits on every operator (the user's query has no hints).
+  const custom = members.filter((m) => m.kind === 'custom-sql').length;
+  if (custom && custom !== members.length) throw new Error('custom-sql analyses share pools only with each other');
   const settings = fill(templates.settings, {
     // the dedup, progress and late counts; the rows have their own (STATE_TTL hint)
-    stateTtl: durationOption(horizonMs + retentionMs),
+    stateTtl: durationOption(custom ? nonNegative(streams.customSqlStateTtlMs ?? DEFAULT_CUSTOM_SQL_STATE_TTL_MS, 'customSqlStateTtlMs') : horizonMs + retentionMs),
+    limits: custom ? "SET 'parallelism.default' = '1';" : '',
   });
   const source = fill(templates.eventsSource, {
     sourceOptions: [...kinesisOptions(streams, streams.eventsStream, SOURCE_CONNECTOR), ...sourceStart(Math.min(...readFrom), streams)].join(',\n'),

@@ -8,6 +8,9 @@
 --   across shards, the stream's retention a job that was down and restores its state.
 -- * mini-batches: an aggregate emits at most one update per key and second (plus the
 --   retraction of the previous value), not one per event.
+-- * a custom-sql pool's job (its members are custom-sql only) runs with a state TTL of its
+--   own (FLAGSTREAM_CUSTOM_SQL_STATE_TTL) for every operator, the user's query included, and
+--   parallelism 1: one query cannot take the cluster's memory or slots from the others.
 -- * block reuse by digest: a view read by several INSERTs and members (the deduplicated
 --   events) is planned once, so the job keeps ONE dedup state that every output agrees on
 --   (without it, each INSERT prunes the view's columns differently and gets a dedup of its own).
