@@ -195,10 +195,13 @@ interface Made {
 
 const HOSTS = { prod1: 'cat-prod-1', prod2: 'cat-prod-2', stg: 'cat-stg', direct: 'cat-direct', directStg: 'cat-direct-stg' };
 const ALL_HOSTS = Object.values(HOSTS);
+/** Another tenant's SDK: same flag, event and context keys as ours; nothing it sends may show in our rows. */
+const OTHER_TENANT_HOST = 'cat-other-tenant';
 const environmentOf = (d: Delivery) => (d.host === HOSTS.stg || d.host === HOSTS.directStg ? 'staging' : 'production');
 const PLACE: PlaceOptions = { environmentOf };
 
 let tenant: Tenant;
+let otherTenant: Tenant;
 let proxy: RecordingProxy;
 let webhook: WebhookReceiver;
 const made: Record<string, Made> = {};
@@ -435,6 +438,7 @@ describe('catalog: every kind, end to end, from the real SDK (CONTRACT §6)', ()
   beforeAll(async () => {
     log(`seed ${SEED} (FLAGSTREAM_TEST_SEED), API ${API}`);
     tenant = await newTenant(['production', 'staging']);
+    otherTenant = await newTenant(['production']);
     webhook = await new WebhookReceiver().start();
     // 2 s: a payload whose receive time could fall either side of a window boundary is held past it
     // (the far-ahead event counts at its receive time).
@@ -470,10 +474,11 @@ describe('catalog: every kind, end to end, from the real SDK (CONTRACT §6)', ()
     const failed = Object.entries(made).filter(([, m]) => m.error);
     log(`${Object.keys(made).length - failed.length} of ${Object.keys(made).length} analyses RUNNING ${secs(Date.now() - startedAt)} after the start${failed.length ? `; not: ${failed.map(([n, m]) => `${n} (${m.error})`).join('; ')}` : ''}`);
 
-    const [prod1, prod2, stg] = await Promise.all([
+    const [prod1, prod2, stg, other] = await Promise.all([
       startHost(HOSTS.prod1, tenant.sdkKeys.production),
       startHost(HOSTS.prod2, tenant.sdkKeys.production, true),
       startHost(HOSTS.stg, tenant.sdkKeys.staging),
+      startHost(OTHER_TENANT_HOST, otherTenant.sdkKeys.production),
     ]);
 
     // Traffic for every analysis at once.
@@ -495,7 +500,21 @@ describe('catalog: every kind, end to end, from the real SDK (CONTRACT §6)', ()
       const usage = made.usageStaging;
       if (usage?.id && !usage.error) stagingWatch = watchStagingUsage(usage.id, closedAt + SHORT_PERIOD_MS + 40_000);
     })();
+    const intruder = (async () => {
+      // Another tenant hammering our keys: its units convert at once and often, its bot evaluates one flag 3000 times.
+      await other.run([
+        ...Array.from({ length: 40 }, (_, i): HostStep[] => [
+          { type: 'evaluate', flagKey: 'catalog-exp', context: userCtx(`cx-${i}`), times: 3 },
+          { type: 'track', eventKey: 'purchase', context: userCtx(`cx-${i}`), times: 5 },
+          { type: 'track', eventKey: 'revenue', context: { kind: 'multi', user: { key: `pu-${i}` }, device: { key: `dev-${i}` } }, metricValue: 1000 },
+        ]).flat(),
+        { type: 'evaluate', flagKey: 'new-checkout', context: userCtx('other-bot'), times: 3000 },
+      ]);
+      await closeHost(other);
+    })();
     const production1 = (async () => {
+      // A bot of our own hammering one flag: every evaluation counts, its context once.
+      await prod1.run([{ type: 'evaluate', flagKey: 'dark-mode', context: userCtx('bot-1', { plan: 'free' }), times: 2000 }]);
       await prod1.run([...conversionExperimentSteps(0, 150, 0), ...guardrailSteps(0, 80, 0, 60)]);
       await sleep(PHASE_GAP_MS);
       await prod1.run([...conversionExperimentSteps(150, 300, 150), ...guardrailSteps(80, 300, 60, 120)]);
@@ -519,7 +538,7 @@ describe('catalog: every kind, end to end, from the real SDK (CONTRACT §6)', ()
       ]);
     })();
     const direct = sleep(2000).then(sendDirect);
-    await Promise.all([staging, production1, production2, direct]);
+    await Promise.all([staging, production1, production2, direct, intruder]);
     await Promise.all([prod1, prod2].map(closeHost));
     await proxy.idle();
     trafficEndedAt = Date.now();

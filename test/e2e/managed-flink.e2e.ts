@@ -8,7 +8,8 @@ import {
   ListApplicationSnapshotsCommand,
 } from '@aws-sdk/client-kinesis-analytics-v2';
 import { call, eventually } from './client';
-import { Dimension, expectedEvaluationRows, sortRows } from './reference';
+import { Delivery, Dimension, expectedEvaluationRows, sortRows } from './reference';
+import { armsOf, experimentRows, expectedFeatureCounts, expectedUniqueContexts, projectUniqueContextsRows, unitsOf } from './catalog-reference';
 
 /**
  * The `managed-flink` target end to end (CONTRACT §8): a second control plane with
@@ -97,6 +98,9 @@ describe('the managed-flink target, end to end on the stand-in', () => {
       FLAGSTREAM_HEALTH_INTERVAL_MS: '1000',
       FLAGSTREAM_RESULTS_STREAM: RESULTS_STREAM,
       FLAGSTREAM_TARGET: 'managed-flink',
+      // Two applications for the catalog test: its kinds share one pool, custom-sql has its own.
+      FLAGSTREAM_MAX_POOLS: '1',
+      FLAGSTREAM_MAX_CUSTOM_POOLS: '1',
       FLAGSTREAM_MANAGED_FLINK_ROLE_ARN: 'arn:aws:iam::123456789012:role/flagstream-e2e',
       FLAGSTREAM_MANAGED_FLINK_CODE: CODE,
       FLAGSTREAM_EVENTS_STREAM_ARN: 'arn:aws:kinesis:us-east-1:123456789012:stream/flagstream-events',
@@ -241,6 +245,72 @@ describe('the managed-flink target, end to end on the stand-in', () => {
       return jobs.every((j) => ['CANCELED', 'FINISHED', 'FAILED'].includes(j.state)) ? true : undefined;
     }, 30_000, 500);
     console.log(`[e2e] managed-flink lifecycle in ${((Date.now() - t) / 1000).toFixed(1)} s: ${timings.join('; ')}`);
+  });
+
+  it('runs the rest of the catalog on it as on any target: unique contexts, an experiment and custom SQL, exact', async () => {
+    const tenant = await call('POST', '/v1/tenants', { base: API, key: ADMIN, body: { key: `mfc${Date.now().toString(36)}`, name: 'Managed Flink catalog' } });
+    const apiKey = tenant.body.apiKey as string;
+    const sdkKey = (await call('POST', '/v1/environments', { base: API, key: apiKey, body: { key: 'production' } })).body.sdkKey as string;
+    const experiment = { flagKey: 'mf-exp', metric: { eventKey: 'mf-buy', type: 'value' as const } };
+    const definitions = {
+      contexts: { name: 'Users', kind: 'unique-contexts', params: { window: '5s' } },
+      experiment: { name: 'Experiment', kind: 'experiment', params: experiment },
+      sql: { name: 'Feature counts', kind: 'custom-sql', params: { sql: "SELECT flagKey, variation, COUNT(*) AS n FROM events WHERE kind = 'feature' GROUP BY flagKey, variation" } },
+    };
+    const ids: Record<string, string> = {};
+    for (const [name, body] of Object.entries(definitions)) {
+      const created = await call('POST', '/v1/analyses', { base: API, key: apiKey, body });
+      expect({ name, status: created.status }).toEqual({ name, status: 201 });
+      ids[name] = created.body.id;
+    }
+    for (const id of Object.values(ids)) {
+      await eventually(`analysis ${id} to run`, async () => {
+        const a = (await call('GET', `/v1/analyses/${id}`, { base: API, key: apiKey })).body;
+        if (a.status === 'FAILED') throw new Error(`FAILED: ${a.statusMessage}`);
+        return a.status === 'RUNNING' ? a : undefined;
+      }, 180_000, 500);
+    }
+    const pools = await Promise.all(Object.values(ids).map(async (id) => (await call('GET', `/v1/analyses/${id}`, { base: API, key: apiKey })).body.pool));
+    expect(pools).toEqual(['p0', 'p0', 'c0']);
+    expect((await applications()).map((a) => a.ApplicationName).filter((n) => /pool-(p0|c0)-/.test(n ?? '')).sort()).toEqual([
+      expect.stringMatching(/^flagstream-pool-c0-g\d+$/), expect.stringMatching(/^flagstream-pool-p0-g\d+$/),
+    ]);
+
+    // Exposures (a multi-kind context among them), conversions before and after, one unit seeing both variations.
+    const deliveries: Delivery[] = [];
+    const now = Date.now();
+    const user = (i: number) => (i % 4 === 0 ? { kind: 'multi', user: { key: `mf-u${i}` }, organization: { key: `mf-o${i % 3}` } } : { kind: 'user', key: `mf-u${i}` });
+    const events: any[] = [];
+    for (let i = 0; i < 40; i++) {
+      if (i % 6 === 0) events.push({ kind: 'custom', creationDate: now - 10, key: 'mf-buy', context: user(i), metricValue: 100 }); // before exposure
+      events.push({ kind: 'feature', creationDate: now + i, key: 'mf-exp', variation: i % 2, value: i % 2 === 1, default: false, context: user(i) });
+      if (i % 3 !== 0) events.push({ kind: 'custom', creationDate: now + 100 + i, key: 'mf-buy', context: user(i), metricValue: 10 + (i % 7) + (i % 2) * 3 });
+    }
+    events.push({ kind: 'feature', creationDate: now + 200, key: 'mf-exp', variation: 0, value: false, default: false, context: user(1) }); // mf-u1 saw 1, then 0
+    events.push({ kind: 'index', creationDate: now, context: { kind: 'user', key: 'mf-indexed' } });
+    for (const [i, chunk] of [events.slice(0, 50), events.slice(50)].entries()) {
+      const payloadId = `mfc-${now}-${i}`;
+      const reply = await call('POST', '/bulk', { base: API, key: sdkKey, bareKey: true, body: chunk, headers: { 'X-LaunchDarkly-Event-Schema': '4', 'X-LaunchDarkly-Payload-ID': payloadId } });
+      expect(reply.status).toBe(202);
+      const at = Number(reply.headers.get('x-flagstream-received-at'));
+      deliveries.push({ payloadId, host: 'mf', events: chunk, receivedFrom: at, receivedTo: at, attempts: 1 });
+    }
+
+    const rows = async (id: string) => (await call('GET', `/v1/analyses/${id}/results?limit=10000`, { base: API, key: apiKey })).body.rows as Record<string, any>[];
+    const wantContexts = expectedUniqueContexts(deliveries, { windowMs: 5000, contextKind: 'user' }).rows;
+    await eventually('unique contexts exact', async () => (JSON.stringify(projectUniqueContextsRows(await rows(ids.contexts))) === JSON.stringify(wantContexts) ? true : undefined), 90_000, 500);
+    const wantExperiment = experimentRows(armsOf(unitsOf(deliveries, experiment)), experiment);
+    const close = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' ? Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)) : JSON.stringify(a) === JSON.stringify(b));
+    const sameExperiment = (got: Record<string, any>[]) =>
+      got.length === wantExperiment.length &&
+      wantExperiment.every((want, i) => ['variation', 'units', 'valueSum', 'multipleExposures', 'mean', 'stdDev', 'relativeLift', 'pValue', 'chanceToBeatControl'].every((k) => close(got[i][k], (want as any)[k])));
+    await eventually('experiment exact', async () => (sameExperiment(await rows(ids.experiment)) ? true : undefined), 90_000, 500);
+    const wantCounts = expectedFeatureCounts(deliveries);
+    const project = (got: Record<string, any>[]) => got.map((r) => ({ flagKey: r.flagKey, variation: r.variation ?? null, n: r.n })).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    await eventually('custom SQL exact', async () => (JSON.stringify(project(await rows(ids.sql))) === JSON.stringify(project(wantCounts)) ? true : undefined), 90_000, 500);
+    expect(wantExperiment.map((r) => r.multipleExposures)).toEqual([0, 1]);
+
+    for (const id of Object.values(ids)) expect((await call('DELETE', `/v1/analyses/${id}`, { base: API, key: apiKey })).status).toBe(204);
   });
 
   it('answers /health through the target (ListApplications)', async () => {
