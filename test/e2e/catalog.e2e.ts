@@ -1,4 +1,5 @@
 import { createServer, IncomingMessage, Server } from 'node:http';
+import { prng, SEED } from './seed';
 import { AddressInfo } from 'node:net';
 import { API, call, deleteAnalysis, getAnalysis, getResults, newTenant, waitForStatus } from './client';
 import {
@@ -37,7 +38,6 @@ import { HostStep, LdContext, SdkHost } from './sdk-host';
  * the random choices of a run (printed at the start).
  */
 
-const SEED = Number(process.env.FLAGSTREAM_TEST_SEED ?? Date.now() % 1_000_000_007);
 const WINDOW_MS = 10_000;
 const HOUR = 3_600_000;
 const DEFAULT_PERIOD_MS = 7 * 24 * HOUR;
@@ -50,17 +50,6 @@ const FEATURE_COUNTS_SQL = "SELECT flagKey, variation, COUNT(*) AS n FROM events
 const log = (line: string) => console.log(`[catalog] ${line}`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-/** mulberry32: random but reproducible traffic (FLAGSTREAM_TEST_SEED). */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rng = prng(SEED);
 
 // ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import { API, call, getAnalysis, newTenant, waitForStatus } from './client';
+import { prng, SEED } from './seed';
 import {
   activePoolJobs, finalExactSince, inBatches, p50max, PoolJobSampler, rowKeyOf, RowsMonitor, stackMaxPools,
 } from './pools-watch';
@@ -43,7 +44,6 @@ import { LdContext, SdkHost } from './sdk-host';
  * the random choices of a run (printed at the start).
  */
 
-const SEED = Number(process.env.FLAGSTREAM_TEST_SEED ?? Date.now() % 1_000_000_007);
 const TENANTS = 10;
 const PER_TENANT = 10;
 const SDK_TENANTS = new Set([0, 1, 2]);
@@ -74,17 +74,6 @@ const BULK_FLAGS: [string, number[]][] = [['checkout', [0, 1]], ['banner', [0, 1
 /** Sent by the added analysis' tenant only once that analysis exists (see 4. above). */
 const ADDED_FLAG = 'pool-added';
 
-/** mulberry32: random but reproducible traffic (FLAGSTREAM_TEST_SEED). */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rng = prng(SEED);
 const pick = <T>(xs: T[]): T => xs[Math.floor(rng() * xs.length)];
 const log = (line: string) => console.log(`[pools] ${line}`);

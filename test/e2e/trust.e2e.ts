@@ -1,4 +1,5 @@
 import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { prng, SEED } from './seed';
 import { API, call, createAnalysis, deleteAnalysis, getAnalysis, getResults, newTenant, waitForStatus } from './client';
 import { checkObservations, completeTimes, ResultsWatcher } from './observe';
 import { RecordingProxy, sleep } from './proxy';
@@ -41,7 +42,6 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 /** A window counts as closed for `final` this long after it ends (CONTRACT §6: rows within 10 s; 5 s more of slack). */
 const CLOSED_AFTER_MS = 15_000;
-const SEED = Number(process.env.FLAGSTREAM_TEST_SEED ?? Date.now() % 1_000_000_007);
 const HOSTILE_RPS = Number(process.env.FLAGSTREAM_TEST_HOSTILE_RPS ?? 5);
 const HOSTILE_EVENTS_PER_PAYLOAD = 12;
 
@@ -69,17 +69,6 @@ const CONTEXT_FOR: Record<string, LdContext> = {
 };
 const BURSTS = [1, 1, 2, 3, 5, 8, 20, 50, 150, 400];
 
-/** mulberry32: the traffic is random but reproducible (FLAGSTREAM_TEST_SEED). */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rng = prng(SEED);
 const pick = <T>(xs: T[]): T => xs[Math.floor(rng() * xs.length)];
 const log = (line: string) => console.log(`[trust] ${line}`);
