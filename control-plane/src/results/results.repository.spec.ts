@@ -428,6 +428,12 @@ describe('SqliteResultsRepository', () => {
       expect(db.prepare('SELECT COUNT(*) AS n FROM custom_rows WHERE generation = 1').get()).toEqual({ n: 0 });
     });
 
+    it('forgets every generation\'s rows on a new definition (PUT: dropRows)', () => {
+      repo.applyCustom(custom(1, 1, 1), 10);
+      repo.startGeneration(A, { dropRows: true });
+      expect(rows()).toEqual([]);
+    });
+
     it('bounds windowed rows by from and to', () => {
       repo.applyCustom(custom(1, 1, 1, at('04:00:00')), 10);
       repo.applyCustom(custom(1, 1, 2, at('04:01:00')), 10);

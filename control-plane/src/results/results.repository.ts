@@ -396,6 +396,7 @@ export class SqliteResultsRepository implements ResultsRepository {
       if (options.dropRows) {
         this.stmt('DELETE FROM results WHERE analysis_id = ?').run(analysisId);
         this.stmt('DELETE FROM late_buckets WHERE analysis_id = ?').run(analysisId);
+        this.stmt('DELETE FROM custom_rows WHERE analysis_id = ?').run(analysisId);
         this.stmt('UPDATE analyses SET late_events = 0, last_result_at = NULL WHERE id = ?').run(analysisId);
       }
     })();
