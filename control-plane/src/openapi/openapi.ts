@@ -21,7 +21,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
     info: {
       title: 'Flagstream API',
       version: '1',
-      description: 'Real-time analytics on feature-flag events. Kinds beyond flag-evaluations (unique-contexts, flag-usage, experiment, guardrail, custom-sql) are named in the catalog and not deployable yet.',
+      description: 'Real-time analytics on feature-flag events. The catalog: flag-evaluations, unique-contexts, flag-usage, experiment, guardrail and custom-sql (CONTRACT §6), each with its params and rows below.',
     },
     servers: [{ url: serverUrl }],
     paths: {
