@@ -9,7 +9,7 @@ module.exports = {
     {
       displayName: 'unit',
       testEnvironment: 'node',
-      roots: ['<rootDir>/control-plane/src'],
+      roots: ['<rootDir>/control-plane/src', '<rootDir>/cdk/test'],
       testMatch: ['**/*.spec.ts'],
       transform: { '^.+\\.ts$': tsJest },
     },
