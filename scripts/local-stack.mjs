@@ -17,9 +17,9 @@ import { createSupervisor } from './supervisor.mjs';
  */
 function maxPools(env) {
   const value = Number(env.FLAGSTREAM_MAX_POOLS || 8);
-  const pools = Number.isInteger(value) && value >= 1 && value <= 10 ? value : 8;
-  const custom = Number(env.FLAGSTREAM_MAX_CUSTOM_POOLS ?? Math.min(2, 10 - pools));
-  return pools + (Number.isInteger(custom) && custom >= 0 && custom <= 10 - pools ? custom : 0);
+  const pools = Number.isInteger(value) && value >= 1 && value <= 9 ? value : 8;
+  const custom = Number(env.FLAGSTREAM_MAX_CUSTOM_POOLS ?? Math.min(2, 9 - pools));
+  return pools + (Number.isInteger(custom) && custom >= 0 && custom <= 9 - pools ? custom : 0);
 }
 
 export const DEFAULT_PORTS = { api: 8080, kinesis: 4568, kinesisTls: 4567, flink: 8081, validator: 8082, managedFlink: 8083 };

@@ -52,15 +52,15 @@ export interface Config {
   /**
    * FLAGSTREAM_MAX_POOLS: analyses share this many jobs (docs/pools.md), so the events stream
    * has this many readers however many analyses run (twice as many while every pool hands
-   * over to a new job). At most 10: Kinesis takes 20 enhanced fan-out consumers; polling
-   * readers share 5 reads a second per shard.
+   * over to a new job). At most 9: Kinesis takes 20 enhanced fan-out consumers (the lake's
+   * transform is one more reader); polling readers share 5 reads a second per shard.
    */
   maxPools: number;
   /**
    * FLAGSTREAM_MAX_CUSTOM_POOLS: custom-sql analyses run in pools of their own (`c0`, …), apart
    * from the catalog's, each job with a bounded state TTL and parallelism 1, so one query cannot
-   * starve the others. Counted with maxPools in the 20 readers: maxPools + this ≤ 10; default
-   * min(2, 10 − maxPools); 0 refuses custom-sql.
+   * starve the others. Counted with maxPools in the 20 readers: maxPools + this ≤ 9 (the lake
+   * reads too); default min(2, 9 − maxPools); 0 refuses custom-sql.
    */
   maxCustomPools: number;
   /** FLAGSTREAM_CUSTOM_SQL_STATE_TTL: every state of a custom-sql pool's job expires this long after its last use. */
@@ -138,8 +138,11 @@ function managedFlinkSettings(env: NodeJS.ProcessEnv, events: string, results: s
   return { roleArn, code: { bucketArn: `arn:${role[1]}:s3:::${code[1]}`, fileKey: code[2] }, eventsStreamArn: events, resultsStreamArn: results };
 }
 
-/** Readers of the events stream that are not pools: none yet (the data lake's transform will be one). */
-export const OTHER_EVENT_READERS = 0;
+/**
+ * Readers of the events stream that are not pools: the data lake's transform (on AWS the lake
+ * Lambda's enhanced fan-out consumer, cdk/lib/lake.ts; locally the lake writer).
+ */
+export const OTHER_EVENT_READERS = 1;
 const MAX_READERS = 20;
 
 /**
