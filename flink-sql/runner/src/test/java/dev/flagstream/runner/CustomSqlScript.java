@@ -127,7 +127,8 @@ public final class CustomSqlScript {
     /** The whole pool script, in the generator's order. */
     public static String pool(List<Member> members) {
         List<String> parts = new ArrayList<>();
-        parts.add(fill(template("settings.sql"), Map.of("stateTtl", "90000000 ms")));
+        // A custom-sql pool's job settings, as the generator writes them: its own state TTL, parallelism 1.
+        parts.add(fill(template("settings.sql"), Map.of("stateTtl", "3600000 ms", "limits", "SET 'parallelism.default' = '1';")));
         parts.add(fill(template("events-source.sql"), Map.of("sourceOptions", SOURCE_OPTIONS)));
         parts.add(fill(template("results-sink.sql"), Map.of("sinkOptions", SINK_OPTIONS)));
         parts.add(fill(template("progress.sql"), Map.of("members", members.stream()
