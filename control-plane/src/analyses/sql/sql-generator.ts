@@ -95,6 +95,26 @@ function eventKindsOf(spec: AnalysisSpec): string[] {
   }
 }
 
+/** Columns of `events` the deduplicated view passes on, in this order: every member filters on the first six. */
+const DEDUP_COLUMNS = ['tenant', 'environment', 'kind', 'eventTime', 'receivedAt', 'late', 'features', '`key`', 'variation', 'version', '`value`', 'contextKey', 'contextKeys', 'metricValue'];
+const BASE_COLUMNS = DEDUP_COLUMNS.slice(0, 6);
+
+/** The further columns a member's template reads from `deduplicated`. */
+function columnsOf(spec: AnalysisSpec): string[] {
+  switch (spec.kind) {
+    case 'flag-evaluations':
+    case 'flag-usage':
+      return ['features'];
+    case 'unique-contexts':
+      return ['`key`', 'variation', 'contextKeys'];
+    case 'experiment':
+    case 'guardrail':
+      return ['`key`', 'variation', 'contextKeys', 'metricValue'];
+    case 'custom-sql':
+      return DEDUP_COLUMNS;
+  }
+}
+
 /** unique-contexts counts only feature events when its rows are per flag or variation, or flags are chosen. */
 function perFlag(params: { groupBy?: string[]; flagKeys?: string[] }): boolean {
   return Boolean(params.flagKeys?.length || params.groupBy?.some((d) => d === 'flagKey' || d === 'variation'));
@@ -149,7 +169,9 @@ export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettin
   const sink = fill(templates.resultsSink, {
     sinkOptions: [...kinesisOptions(streams, streams.resultsStream, 'kinesis'), ...sinkSettings()].join(',\n'),
   });
+  const needed = new Set([...BASE_COLUMNS, ...members.flatMap(columnsOf)]);
   const dedup = fill(templates.deduplicate, {
+    columns: DEDUP_COLUMNS.filter((c) => needed.has(c)).join(', '),
     kinds: distinct(members.flatMap(eventKindsOf)).map(constantString).join(', '),
     tenants: distinct(members.map((m) => m.tenantKey)).map(stringParam).join(', '),
   });

@@ -35,6 +35,8 @@ public final class CustomSqlScript {
             "  'stream' = 'flagstream-results'",
             "  'format' = 'debezium-json'",
             "  'debezium-json.timestamp-format.standard' = 'ISO-8601'");
+    /** The columns the dedup passes on to custom-sql members: all of them (sql-generator.ts columnsOf). */
+    public static final String COLUMNS = "tenant, environment, kind, eventTime, receivedAt, late, features, `key`, variation, version, `value`, contextKey, contextKeys, metricValue";
     /** The event kinds a custom-sql member reads (sql-generator.ts eventKindsOf). */
     public static final String KINDS = "'index', 'identify', 'feature', 'custom', 'summary'";
 
@@ -133,7 +135,7 @@ public final class CustomSqlScript {
         parts.add(fill(template("results-sink.sql"), Map.of("sinkOptions", SINK_OPTIONS)));
         parts.add(fill(template("progress.sql"), Map.of("members", members.stream()
                 .map(m -> "ROW(" + literal(m.id) + ", " + bigint(m.generation) + ")").collect(Collectors.joining(", ")))));
-        parts.add(fill(template("deduplicate.sql"), Map.of("kinds", KINDS, "tenants",
+        parts.add(fill(template("deduplicate.sql"), Map.of("columns", COLUMNS, "kinds", KINDS, "tenants",
                 members.stream().map(m -> m.tenant).distinct().map(CustomSqlScript::literal).collect(Collectors.joining(", ")))));
         List<String> rows = new ArrayList<>();
         List<String> late = new ArrayList<>();
