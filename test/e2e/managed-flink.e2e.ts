@@ -40,6 +40,8 @@ const FIXTURES = join(__dirname, '../fixtures/launchdarkly-node-server-sdk-9.13.
 const WINDOW_MS = 5_000;
 
 const processes: { name: string; child: ChildProcess; log: string }[] = [];
+/** Deletions still owed by a test that failed before its own clean-up. */
+const cleanup: (() => Promise<void>)[] = [];
 
 function launch(name: string, script: string, env: Record<string, string>) {
   mkdirSync(join(DATA_DIR, 'logs'), { recursive: true });
@@ -124,6 +126,10 @@ describe('the managed-flink target, end to end on the stand-in', () => {
   });
 
   afterAll(async () => {
+    // A failed test's analyses are deleted while this control plane still runs, so their jobs leave the shared cluster.
+    const owed = cleanup.splice(0);
+    for (const undo of owed) await undo().catch(() => undefined);
+    if (owed.length) await new Promise((r) => setTimeout(r, 5000)); // its health checks stop and delete the applications
     kinesisAnalytics.destroy();
     await Promise.all(
       processes.map(({ child }) => new Promise<void>((resolve) => {
@@ -262,6 +268,7 @@ describe('the managed-flink target, end to end on the stand-in', () => {
       const created = await call('POST', '/v1/analyses', { base: API, key: apiKey, body });
       expect({ name, status: created.status }).toEqual({ name, status: 201 });
       ids[name] = created.body.id;
+      cleanup.push(async () => void (await call('DELETE', `/v1/analyses/${created.body.id}`, { base: API, key: apiKey })));
     }
     for (const id of Object.values(ids)) {
       await eventually(`analysis ${id} to run`, async () => {
@@ -272,9 +279,10 @@ describe('the managed-flink target, end to end on the stand-in', () => {
     }
     const pools = await Promise.all(Object.values(ids).map(async (id) => (await call('GET', `/v1/analyses/${id}`, { base: API, key: apiKey })).body.pool));
     expect(pools).toEqual(['p0', 'p0', 'c0']);
-    expect((await applications()).map((a) => a.ApplicationName).filter((n) => /pool-(p0|c0)-/.test(n ?? '')).sort()).toEqual([
-      expect.stringMatching(/^flagstream-pool-c0-g\d+$/), expect.stringMatching(/^flagstream-pool-p0-g\d+$/),
-    ]);
+    // One application per pool generation; while a pool hands over to a new generation, the old one serves too.
+    const mine = (await applications()).map((a) => a.ApplicationName ?? '').filter((n) => /^flagstream-pool-(p0|c0)-g\d+$/.test(n));
+    for (const pool of ['p0', 'c0']) expect(mine.filter((n) => n.startsWith(`flagstream-pool-${pool}-`)).length).toBeGreaterThanOrEqual(1);
+    expect(mine.length).toBeLessThanOrEqual(4);
 
     // Exposures (a multi-kind context among them), conversions before and after, one unit seeing both variations.
     const deliveries: Delivery[] = [];
@@ -311,6 +319,7 @@ describe('the managed-flink target, end to end on the stand-in', () => {
     expect(wantExperiment.map((r) => r.multipleExposures)).toEqual([0, 1]);
 
     for (const id of Object.values(ids)) expect((await call('DELETE', `/v1/analyses/${id}`, { base: API, key: apiKey })).status).toBe(204);
+    cleanup.length = 0;
   });
 
   it('answers /health through the target (ListApplications)', async () => {
