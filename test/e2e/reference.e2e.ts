@@ -1,5 +1,5 @@
 import { checkObservations, completeTimes } from './observe';
-import { deliveredPayloads, expectedResults, placeEvent, RecordLike } from './reference';
+import { deliveredPayloads, expectedResults, placeEvent, RecordLike, unconfirmedPayloads, writtenParts } from './reference';
 
 /**
  * The reference and the observation checks themselves, on hand-made records: the
@@ -39,6 +39,28 @@ describe('reference: from the proxy records to expected rows and lateEvents', ()
     expect(expectedResults(deliveries, { windowMs: W, groupBy: ['flagKey', 'variation'] }).rows).toEqual([
       { windowStart: new Date(T).toISOString(), windowEnd: new Date(T + W).toISOString(), flagKey: 'a', variation: 0, evaluations: 7 },
     ]);
+  });
+
+  it('takes of a payload never confirmed (503 twice) exactly the events the stream holds, at their stamped receive time', () => {
+    const body = [summary(T + 1000, [['a', 0, 3]]), summary(T + 1100, [['a', 0, 5]]), summary(T + 1200, [['b', 1, 7]])];
+    const records = [
+      rec({ payloadId: 'u', body, apiStatus: 503 }),
+      rec({ payloadId: 'u', body, forwardedAt: T + 3000, answeredAt: T + 23_000, apiStatus: 503 }),
+      rec({ payloadId: 'ok', body: [summary(T + 900, [['a', 0, 1]])] }),
+      rec({ payloadId: 'never', body, forwardedAt: undefined, answeredAt: undefined, apiStatus: undefined }), // refused by the proxy: never reached the API
+    ];
+    const unconfirmed = unconfirmedPayloads(records);
+    expect(unconfirmed.map((p) => p.payloadId)).toEqual(['u']);
+    const written = [
+      { payloadId: 'u#abc', environment: 'production', eventIndex: 0, receivedAt: T + 2500 },
+      { payloadId: 'u#abc', environment: 'production', eventIndex: 2, receivedAt: T + 2500 },
+      { payloadId: 'u#abc', environment: 'staging', eventIndex: 1, receivedAt: T + 2500 }, // same ID, the other environment's
+      { payloadId: 'uu#abc', environment: 'production', eventIndex: 1, receivedAt: T + 2500 }, // another payload whose ID starts alike
+    ];
+    const parts = writtenParts(unconfirmed, written, () => 'production');
+    const rows = expectedResults([...deliveredPayloads(records), ...parts], { windowMs: W, groupBy: ['flagKey', 'variation'] }).rows;
+    expect(rows.map((r) => [r.flagKey, r.variation, r.evaluations])).toEqual([['a', 0, 4], ['b', 1, 7]]);
+    expect(() => writtenParts(unconfirmed, [{ ...written[0], eventIndex: 3 }], () => 'production')).toThrow(/holds event 3/);
   });
 
   it('takes the receive interval from the first attempt the API saw to its first 2xx, and refuses inconsistent records', () => {

@@ -140,6 +140,50 @@ export function deliveredPayloads(records: RecordLike[]): Delivery[] {
   return out;
 }
 
+/** What the events stream holds of one event (the fields of its record the reference needs). */
+export interface WrittenEvent {
+  /** The stream's payload ID: the header's, `#`, a hash of the body (control-plane/src/events/payload-hash.ts). */
+  payloadId: string;
+  environment: string;
+  eventIndex: number;
+  receivedAt: number;
+}
+
+/**
+ * Payloads the API was sent but never answered with a 2xx (a 503 after its write deadline,
+ * twice: the SDK then drops it). CONTRACT §5 lets a 503 follow a partial write, so some of
+ * their events may be on the stream and counted; only the stream can say which.
+ */
+export function unconfirmedPayloads(records: RecordLike[]): { payloadId: string; host: string; body: unknown[] }[] {
+  const confirmed = new Set(deliveredPayloads(records).map((d) => `${d.host}\u0000${d.payloadId}`));
+  const out = new Map<string, { payloadId: string; host: string; body: unknown[] }>();
+  for (const r of records) {
+    if (r.method !== 'POST' || r.path.split('?')[0] !== '/bulk' || r.forwardedAt === undefined || !Array.isArray(r.body)) continue;
+    if (r.payloadId === undefined) throw new Error('reference: a payload without an ID reached the API unconfirmed; its events on the stream cannot be told apart');
+    const key = `${r.host}\u0000${r.payloadId}`;
+    if (!confirmed.has(key)) out.set(key, { payloadId: r.payloadId, host: r.host, body: r.body });
+  }
+  return [...out.values()];
+}
+
+/** The part of each unconfirmed payload the stream holds, as deliveries received when the API stamped them. */
+export function writtenParts(
+  unconfirmed: { payloadId: string; host: string; body: unknown[] }[],
+  written: WrittenEvent[],
+  environmentOf: (host: string) => string,
+): Delivery[] {
+  const out: Delivery[] = [];
+  for (const p of unconfirmed) {
+    const mine = written.filter((w) => w.environment === environmentOf(p.host) && w.payloadId.startsWith(`${p.payloadId}#`));
+    const byIndex = new Map(mine.map((w) => [w.eventIndex, w]));
+    for (const [eventIndex, w] of byIndex) {
+      if (eventIndex < 0 || eventIndex >= p.body.length) throw new Error(`reference: the stream holds event ${eventIndex} of payload ${p.payloadId}, which has ${p.body.length}`);
+      out.push({ payloadId: p.payloadId, host: p.host, events: [p.body[eventIndex]], receivedFrom: w.receivedAt, receivedTo: w.receivedAt, attempts: 0 });
+    }
+  }
+  return out;
+}
+
 export interface TimeRules {
   /** FLAGSTREAM_LATENESS_HORIZON (default 1 h). */
   horizonMs: number;
