@@ -15,11 +15,12 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { bootstrap, ROOT } from '../scripts/bootstrap.mjs';
 import { managedFlinkEnv, standInCommand, startStack } from '../scripts/local-stack.mjs';
 import { poolsBench } from './pools.mjs';
+import { catalogBench } from './catalog.mjs';
 
 const PORTS = { api: 28080, kinesis: 24568, kinesisTls: 24567, flink: 28081, validator: 28082 };
 /** The managed-flink section's own processes: the stand-in and a second control plane on the same stack. */
 const MANAGED_PORTS = { standIn: 28083, api: 28084 };
-const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness', 'managed-flink', 'pools'];
+const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness', 'managed-flink', 'pools', 'catalog'];
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of asked) if (!SECTIONS.includes(name)) throw new Error(`unknown bench section "${name}"; sections: ${SECTIONS.join(', ')}`);
 const wanted = (name) => asked.length === 0 || asked.includes(name);
@@ -248,7 +249,7 @@ async function managedFlinkLifecycle(stack) {
   launch('managed-flink-control-plane', process.execPath, [join(ROOT, 'control-plane/dist/main.js')], {
     NODE_NO_WARNINGS: '1', PORT: String(MANAGED_PORTS.api), FLAGSTREAM_DATA_DIR: join(stack.dataDir, 'bench-managed-flink', 'control-plane'), FLAGSTREAM_ADMIN_KEY: ADMIN,
     FLAGSTREAM_KINESIS_ENDPOINT: stack.kinesisEndpoint, FLAGSTREAM_VALIDATOR_URL: stack.validatorUrl, FLAGSTREAM_FLINK_URL: 'http://127.0.0.1:9',
-    FLAGSTREAM_HEALTH_INTERVAL_MS: '1000', FLAGSTREAM_RESULTS_STREAM: 'flagstream-results-bench-mf', ...env,
+    FLAGSTREAM_HEALTH_INTERVAL_MS: '1000', FLAGSTREAM_RESULTS_STREAM: 'flagstream-results-bench-mf', FLAGSTREAM_LAKE: 'off', ...env,
   });
   const analytics = new KinesisAnalyticsV2Client({ region: env.AWS_REGION, endpoint: standInUrl, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   try {
@@ -298,6 +299,13 @@ async function managedFlinkLifecycle(stack) {
       child.kill('SIGTERM');
     })));
   }
+}
+
+// catalog (bench/catalog.mjs) runs its jobs on MiniClusters of its own and writes its own block:
+// asked alone it needs no stack; otherwise it runs last, once the stack has stopped.
+if (asked.length && asked.every((name) => name === 'catalog')) {
+  await catalogBench({ say });
+  process.exit(0);
 }
 
 await bootstrap();
@@ -507,3 +515,4 @@ not Flagstream; the events API at scale needs the real Kinesis or a faster emula
 }
 writeFileSync(docPath, text);
 console.log(text);
+if (wanted('catalog')) await catalogBench({ say });

@@ -227,6 +227,8 @@ export class ControlPlane extends Construct {
         FLAGSTREAM_STREAM_RETENTION_HOURS: props.retentionHours,
         FLAGSTREAM_MAX_POOLS: props.maxPools,
         FLAGSTREAM_DATA_DIR: DATA_DIR,
+        // On AWS the lake is the Lambda → Firehose branch (lake.ts); the local writer would be a second reader and a second lake.
+        FLAGSTREAM_LAKE: 'off',
         FLAGSTREAM_VALIDATOR_URL: `http://127.0.0.1:${VALIDATOR_PORT}`,
         NODE_NO_WARNINGS: '1',
       },

@@ -242,7 +242,7 @@ describe('the control plane service', () => {
   it('wires every setting the managed-flink target needs from the stack, and the control plane accepts them', () => {
     const env = Object.fromEntries(container().Environment.map((e: { Name: string; Value: unknown }) => [e.Name, evaluate(s.json, e.Value)]));
     expect(Object.keys(env).sort()).toEqual([
-      'AWS_REGION', 'FLAGSTREAM_CREATE_STREAMS', 'FLAGSTREAM_DATA_DIR', 'FLAGSTREAM_EVENTS_STREAM', 'FLAGSTREAM_EVENTS_STREAM_ARN',
+      'AWS_REGION', 'FLAGSTREAM_CREATE_STREAMS', 'FLAGSTREAM_DATA_DIR', 'FLAGSTREAM_EVENTS_STREAM', 'FLAGSTREAM_EVENTS_STREAM_ARN', 'FLAGSTREAM_LAKE',
       'FLAGSTREAM_MANAGED_FLINK_CODE', 'FLAGSTREAM_MANAGED_FLINK_ROLE_ARN', 'FLAGSTREAM_MAX_POOLS', 'FLAGSTREAM_RESULTS_STREAM',
       'FLAGSTREAM_RESULTS_STREAM_ARN', 'FLAGSTREAM_STREAM_RETENTION_HOURS', 'FLAGSTREAM_TARGET', 'FLAGSTREAM_VALIDATOR_URL',
       'HOST', 'NODE_NO_WARNINGS', 'PORT',
@@ -265,6 +265,7 @@ describe('the control plane service', () => {
       FLAGSTREAM_STREAM_RETENTION_HOURS: 24,
       FLAGSTREAM_MAX_POOLS: '4',
       FLAGSTREAM_DATA_DIR: '/data',
+      FLAGSTREAM_LAKE: 'off',
       FLAGSTREAM_VALIDATOR_URL: 'http://127.0.0.1:8082',
     });
     // The admin key comes from the generated secret, never the environment.
@@ -286,6 +287,7 @@ describe('the control plane service', () => {
       createStreams: false,
       streamRetentionHours: 24,
       maxPools: 4,
+      lakeEnabled: false,
       validatorUrl: 'http://127.0.0.1:8082',
       managedFlink: {
         roleArn: roleArn('FlinkServiceRole'),

@@ -5,6 +5,7 @@ import { CONFIG, Config } from './config/config';
 import { DeploymentsModule } from './deployments/deployments.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
+import { LakeModule } from './lake/lake.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { OpenApiModule } from './openapi/openapi.module';
 import { ResultsModule } from './results/results.module';
@@ -44,6 +45,7 @@ export class AppModule {
         EventsModule,
         AnalysesModule,
         ResultsModule,
+        LakeModule,
         HealthModule,
         OpenApiModule,
       ],

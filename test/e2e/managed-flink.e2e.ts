@@ -103,6 +103,8 @@ describe('the managed-flink target, end to end on the stand-in', () => {
       // Two applications for the catalog test: its kinds share one pool, custom-sql has its own.
       FLAGSTREAM_MAX_POOLS: '1',
       FLAGSTREAM_MAX_CUSTOM_POOLS: '1',
+      // The stack's own control plane writes the lake; a second writer would re-read the whole stream.
+      FLAGSTREAM_LAKE: 'off',
       FLAGSTREAM_MANAGED_FLINK_ROLE_ARN: 'arn:aws:iam::123456789012:role/flagstream-e2e',
       FLAGSTREAM_MANAGED_FLINK_CODE: CODE,
       FLAGSTREAM_EVENTS_STREAM_ARN: 'arn:aws:kinesis:us-east-1:123456789012:stream/flagstream-events',

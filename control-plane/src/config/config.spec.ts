@@ -70,3 +70,23 @@ describe('FLAGSTREAM_TARGET (CONTRACT §8)', () => {
     expect(() => loadConfig({ FLAGSTREAM_TARGET: 'flink' })).not.toThrow();
   });
 });
+
+describe('the local lake (FLAGSTREAM_LAKE, FLAGSTREAM_LAKE_DIR, FLAGSTREAM_LAKE_FLUSH_MS)', () => {
+  it('is on by default, under <data dir>/lake, committed every 10 s', () => {
+    expect(loadConfig({ FLAGSTREAM_DATA_DIR: '/d' })).toMatchObject({ lakeEnabled: true, lakeDir: '/d/lake', lakeFlushMs: 10_000 });
+    expect(loadConfig({ FLAGSTREAM_LAKE: '' }).lakeEnabled).toBe(true);
+  });
+
+  it('takes on and off, another directory and another interval', () => {
+    expect(loadConfig({ FLAGSTREAM_LAKE: 'off' }).lakeEnabled).toBe(false);
+    expect(loadConfig({ FLAGSTREAM_LAKE: 'on' }).lakeEnabled).toBe(true);
+    expect(loadConfig({ FLAGSTREAM_DATA_DIR: '/d', FLAGSTREAM_LAKE_DIR: '/lake' }).lakeDir).toBe('/lake');
+    expect(loadConfig({ FLAGSTREAM_LAKE_FLUSH_MS: '500' }).lakeFlushMs).toBe(500);
+  });
+
+  it('refuses anything else with an error naming the setting', () => {
+    expect(() => loadConfig({ FLAGSTREAM_LAKE: 'maybe' })).toThrow('FLAGSTREAM_LAKE must be "on" or "off", got "maybe"');
+    expect(() => loadConfig({ FLAGSTREAM_LAKE_FLUSH_MS: '0' })).toThrow('FLAGSTREAM_LAKE_FLUSH_MS must be a positive integer, got "0"');
+    expect(() => loadConfig({ FLAGSTREAM_LAKE_FLUSH_MS: '1s' })).toThrow('FLAGSTREAM_LAKE_FLUSH_MS must be a non-negative integer');
+  });
+});

@@ -72,6 +72,12 @@ export interface Config {
   restartBackoffMaxMs: number;
   /** Where the local Flink cluster keeps its checkpoints (a forgotten job restores from the last one); absent for other targets unless set. */
   flinkCheckpointsDir?: string;
+  /** FLAGSTREAM_LAKE: the local lake writer (CONTRACT §9) runs unless `off` (e.g. where the CDK app's Lambda fills the lake). */
+  lakeEnabled: boolean;
+  /** FLAGSTREAM_LAKE_DIR: the local lake's root (`tenant=…/dt=…/hour=…/` below it). */
+  lakeDir: string;
+  /** FLAGSTREAM_LAKE_FLUSH_MS: how often the lake writer commits what it read (also sooner, when its buffer is full). */
+  lakeFlushMs: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -79,6 +85,12 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = int(env, name, fallback);
+  if (value < 1) throw new Error(`${name} must be a positive integer, got "${env[name]}"`);
   return value;
 }
 
@@ -102,6 +114,14 @@ function duration(env: NodeJS.ProcessEnv, name: string, fallback: string): numbe
 const KINESIS_STREAM_ARN = /^arn:(aws[a-z-]*):kinesis:([a-z0-9-]+):(\d{12}):stream\/([a-zA-Z0-9_.-]{1,128})$/;
 const IAM_ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/[\w+=,.@\/-]{1,512}$/;
 const S3_OBJECT = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.{1,1024})$/;
+
+function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw === '') return fallback;
+  if (raw === 'on' || raw === 'true') return true;
+  if (raw === 'off' || raw === 'false') return false;
+  throw new Error(`${name} must be "on" or "off", got "${env[name]}"`);
+}
 
 function target(env: NodeJS.ProcessEnv): Target {
   const raw = env.FLAGSTREAM_TARGET || 'local';
@@ -206,6 +226,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     restartBackoffMs: int(env, 'FLAGSTREAM_RESTART_BACKOFF_MS', 10_000),
     restartBackoffMaxMs: int(env, 'FLAGSTREAM_RESTART_BACKOFF_MAX_MS', 300_000),
     flinkCheckpointsDir: checkpointsDir === '' ? undefined : resolve(checkpointsDir),
+    lakeEnabled: onOff(env, 'FLAGSTREAM_LAKE', true),
+    lakeDir: resolve(env.FLAGSTREAM_LAKE_DIR || join(dataDir, 'lake')),
+    lakeFlushMs: positiveInt(env, 'FLAGSTREAM_LAKE_FLUSH_MS', 10_000),
   };
 }
 

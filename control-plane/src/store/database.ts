@@ -92,6 +92,19 @@ const MIGRATIONS: string[] = [
      analysis_id TEXT NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
      generation INTEGER NOT NULL, row_key TEXT NOT NULL, row TEXT NOT NULL, window_start TEXT NOT NULL, count INTEGER NOT NULL,
      PRIMARY KEY (analysis_id, generation, row_key));`,
+  // The local data lake (control-plane/src/lake): the manifest of committed files (readers trust
+  // only these), the keys of the events they hold (a record the stream delivers twice lands
+  // once; a 16-byte hash, pruned by receive time), and files being written, not yet committed
+  // (what a crash between rename and commit leaves behind is deleted at the next start). Its
+  // stream positions go to stream_checkpoints under `lake:<events stream>`.
+  `CREATE TABLE lake_files (
+     id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, hour_start INTEGER NOT NULL,
+     records INTEGER NOT NULL, bytes INTEGER NOT NULL, min_received_at INTEGER NOT NULL, max_received_at INTEGER NOT NULL,
+     written_at INTEGER NOT NULL);
+   CREATE INDEX lake_files_tenant_hour ON lake_files(tenant, hour_start);
+   CREATE TABLE lake_keys (key_hash BLOB PRIMARY KEY, received_at INTEGER NOT NULL, file_id INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE INDEX lake_keys_received_at ON lake_keys(received_at);
+   CREATE TABLE lake_pending_files (path TEXT PRIMARY KEY);`,
 ];
 
 export function openDatabase(dataDir: string): Db {
