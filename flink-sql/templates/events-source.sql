@@ -10,7 +10,9 @@
 -- Integers are BIGINT: a value beyond the declared type fails the record's decoding, and
 -- json.ignore-parse-errors drops the whole record without a trace. Add a column only
 -- with a type every valid event's field fits (STRING takes any JSON value as text).
-CREATE TEMPORARY TABLE events (
+-- Named `events`, or `events_stream` when the pool also reads the data lake (lake-source.sql
+-- then defines the view `events` over both).
+CREATE TEMPORARY TABLE {{table}} (
   tenant STRING,
   environment STRING,
   payloadId STRING,

@@ -1,3 +1,6 @@
+-- In a pool that reads the data lake, heartbeats count only once every lake record it must
+-- read has been read (lake-source.sql: lake_read): progress then never claims a window
+-- complete while the lake's part of it is still being read.
 -- Progress, the same for every kind and ONE aggregate for the whole pool: per member and
 -- shard, the newest heartbeat read. Heartbeats (tenant '') are written by the control plane
 -- to every shard every 2 s; a shard's records written before a heartbeat are read before it,
@@ -11,7 +14,7 @@ SELECT m.analysisId, m.generation, 'progress', h.shard, TO_TIMESTAMP_LTZ(MAX(h.e
 FROM (
   SELECT shard, eventTime, ARRAY[{{members}}] AS members
   FROM events
-  WHERE kind = 'heartbeat' AND tenant = '' AND shard IS NOT NULL AND eventTime IS NOT NULL
+  WHERE kind = 'heartbeat' AND tenant = '' AND shard IS NOT NULL AND eventTime IS NOT NULL{{lakeGate}}
 ) AS h
 CROSS JOIN UNNEST(h.members) AS m (analysisId, generation)
 GROUP BY m.analysisId, m.generation, h.shard;

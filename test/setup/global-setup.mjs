@@ -10,8 +10,8 @@ const OFFSET = Number(process.env.FLAGSTREAM_TEST_PORT_OFFSET ?? 0);
 export const TEST_PORTS = Object.fromEntries(
   Object.entries({ api: 18080, kinesis: 14568, kinesisTls: 14567, flink: 18081, validator: 18082 }).map(([name, port]) => [name, port + OFFSET]),
 );
-/** Ports of what a test starts itself: the Managed Flink stand-in and a second control plane (test/e2e/managed-flink.e2e.ts). */
-export const EXTRA_TEST_PORTS = { managedFlink: 18083 + OFFSET, secondApi: 18084 + OFFSET };
+/** Ports of what a test starts itself: the Managed Flink stand-in and a second control plane (test/e2e/managed-flink.e2e.ts), the backfill test's control plane. */
+export const EXTRA_TEST_PORTS = { managedFlink: 18083 + OFFSET, secondApi: 18084 + OFFSET, backfillApi: 18085 + OFFSET };
 /** Small, so the 413 tests need no huge bodies; the pipeline tests stay far below it. */
 export const TEST_MAX_BODY_BYTES = 512 * 1024;
 
@@ -42,6 +42,7 @@ export default async function globalSetup() {
     FLAGSTREAM_TEST_VALIDATOR: stack.validatorUrl,
     FLAGSTREAM_TEST_MANAGED_FLINK_PORT: String(EXTRA_TEST_PORTS.managedFlink),
     FLAGSTREAM_TEST_SECOND_API_PORT: String(EXTRA_TEST_PORTS.secondApi),
+    FLAGSTREAM_TEST_BACKFILL_API_PORT: String(EXTRA_TEST_PORTS.backfillApi),
     FLAGSTREAM_TEST_DATA_DIR: dataDir,
     // {kinesis, flink, 'control-plane'}: the current pids, rewritten whenever the stack restarts a process.
     FLAGSTREAM_TEST_PIDS_FILE: stack.pidsFile,

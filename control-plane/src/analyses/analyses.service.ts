@@ -1,9 +1,10 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { CONFIG, Config } from '../config/config';
 import { Problem } from '../common/problem';
 import { MetricsService } from '../metrics/metrics.service';
 import { SQL_VALIDATOR, SqlValidator } from '../deployments/deployment-target';
+import { LakeFiles } from '../lake/lake-files';
 import { DATABASE, Db } from '../store/database';
 import { StreamService } from '../stream/kinesis';
 import { RESULTS_REPOSITORY, ResultsRepository } from '../results/results.repository';
@@ -15,7 +16,7 @@ import { checkDefinition, KindParams, ValidDefinition } from './analysis-definit
 import { recomputeOf } from './kind-traits';
 import { fromCreation, fromTime, RecomputePlan } from './recompute';
 import { durationSeconds, parseDuration } from './sql/literals';
-import { generatePoolSql, generateSql, ProgressProbe, StreamSettings, Templates } from './sql/sql-generator';
+import { generatePoolSql, generateSql, LakeBackfill, ProgressProbe, StreamSettings, Templates } from './sql/sql-generator';
 import { loadTemplates } from './sql/templates';
 
 export interface AnalysisView {
@@ -58,6 +59,7 @@ export class AnalysesService {
     private readonly stream: StreamService,
     private readonly changes: AnalysisChanges,
     metrics: MetricsService,
+    @Optional() private readonly lake?: LakeFiles,
   ) {
     metrics.gauge('flagstream_analyses', () => {
       const counts = new Map<string, number>();
@@ -201,9 +203,13 @@ export class AnalysesService {
     if (!from || Number.isNaN(from.getTime())) {
       throw Problem.invalid([{ path: '/from', message: 'must be an ISO-8601 time such as "2026-11-25T16:00:00Z"' }]);
     }
-    const oldestHeld = await this.oldestHeld();
+    // With the data lake, a replay reaches back as far as the lake holds every event (CONTRACT §9).
+    const streamHeld = await this.oldestHeld();
+    const lakeFrom = this.lake?.coveredFrom();
+    const oldestHeld = lakeFrom && lakeFrom < streamHeld ? lakeFrom : streamHeld;
     if (from < oldestHeld) {
-      throw Problem.invalid([{ path: '/from', message: `is before what the stream holds; the earliest time is ${oldestHeld.toISOString()}` }]);
+      const holds = lakeFrom ? 'the stream and the data lake hold' : 'the stream holds';
+      throw Problem.invalid([{ path: '/from', message: `is before what ${holds}; the earliest time is ${oldestHeld.toISOString()}` }]);
     }
     if (from > new Date()) throw Problem.invalid([{ path: '/from', message: 'is in the future' }]);
     const recompute = recomputeOf(kindParamsOf(current));
@@ -241,8 +247,29 @@ export class AnalysesService {
     return this.poolSql([analysis]);
   }
 
+  /**
+   * The script of a pool job about to start: also reading the data lake when a member reads
+   * from before where the events stream begins (a replay older than the stream, or a stream
+   * newer than the member's history), up to what the lake holds now.
+   */
+  async deployableSql(members: Analysis[], probe: ProgressProbe): Promise<{ sql: string; lake?: LakeBackfill }> {
+    const lake = await this.lakeBackfillOf(members);
+    return { sql: this.poolSql(members, probe, lake), lake };
+  }
+
+  private async lakeBackfillOf(members: Analysis[]): Promise<LakeBackfill | undefined> {
+    if (!this.lake?.coveredFrom()) return undefined;
+    const begins = await this.stream.beginsAt(this.config.eventsStream);
+    const early = members.filter((a) => new Date(a.readFrom ?? a.createdAt) < begins);
+    if (!early.length) return undefined;
+    const tenantKeys = [...new Set(early.map((a) => this.tenants.tenantKey(a.tenantId)))];
+    const from = new Date(Math.min(...early.map((a) => Date.parse(a.readFrom ?? a.createdAt))));
+    const records = await this.lake.recordsBefore(tenantKeys, from.getTime(), begins.getTime());
+    return records ? { uri: this.lake.uri, tenantKeys, from, until: begins, records } : undefined;
+  }
+
   /** The script of a pool job computing the analyses' current generations (docs/pools.md); `probe` names the job in its progress. */
-  poolSql(members: Analysis[], probe?: ProgressProbe): string {
+  poolSql(members: Analysis[], probe?: ProgressProbe, lake?: LakeBackfill): string {
     return generatePoolSql(
       members.map((a) => ({
         id: a.id, tenantKey: this.tenants.tenantKey(a.tenantId), environment: a.environment, ...kindParamsOf(a),
@@ -251,6 +278,7 @@ export class AnalysesService {
       this.streams,
       this.templates,
       probe,
+      lake,
     );
   }
 

@@ -90,3 +90,16 @@ describe('the local lake (FLAGSTREAM_LAKE, FLAGSTREAM_LAKE_DIR, FLAGSTREAM_LAKE_
     expect(() => loadConfig({ FLAGSTREAM_LAKE_FLUSH_MS: '1s' })).toThrow('FLAGSTREAM_LAKE_FLUSH_MS must be a non-negative integer');
   });
 });
+
+describe('FLAGSTREAM_JOB_NAME_PREFIX', () => {
+  it('names jobs flagstream-… by default, or with a prefix of its own so control planes can share a cluster', () => {
+    expect(loadConfig({}).jobNamePrefix).toBe('flagstream-');
+    expect(loadConfig({ FLAGSTREAM_JOB_NAME_PREFIX: 'backfill-test-' }).jobNamePrefix).toBe('backfill-test-');
+  });
+
+  it('refuses a prefix that cannot start a Managed Flink application name, or that runs into the pool name', () => {
+    for (const value of ['', 'Flagstream-', 'flagstream', '1x-', 'a b-', `${'a'.repeat(40)}-`]) {
+      expect(() => loadConfig({ FLAGSTREAM_JOB_NAME_PREFIX: value })).toThrow(/FLAGSTREAM_JOB_NAME_PREFIX must be/);
+    }
+  });
+});

@@ -78,6 +78,12 @@ export interface Config {
   lakeDir: string;
   /** FLAGSTREAM_LAKE_FLUSH_MS: how often the lake writer commits what it read (also sooner, when its buffer is full). */
   lakeFlushMs: number;
+  /**
+   * FLAGSTREAM_JOB_NAME_PREFIX: the start of every job (and Managed Flink application) name;
+   * jobs named otherwise are never this control plane's, so control planes with different
+   * prefixes can share a Flink cluster or an AWS account.
+   */
+  jobNamePrefix: string;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -85,6 +91,15 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+function jobNamePrefix(env: NodeJS.ProcessEnv): string {
+  const value = env.FLAGSTREAM_JOB_NAME_PREFIX ?? 'flagstream-';
+  // A Managed Flink application name takes [a-zA-Z0-9_.-]; the rest of the name is about 30 characters.
+  if (!/^[a-z][a-z0-9-]{0,38}-$/.test(value)) {
+    throw new Error(`FLAGSTREAM_JOB_NAME_PREFIX must be lowercase letters, digits and dashes, start with a letter and end with a dash (at most 40), got ${JSON.stringify(value)}`);
+  }
   return value;
 }
 
@@ -229,6 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     lakeEnabled: onOff(env, 'FLAGSTREAM_LAKE', true),
     lakeDir: resolve(env.FLAGSTREAM_LAKE_DIR || join(dataDir, 'lake')),
     lakeFlushMs: positiveInt(env, 'FLAGSTREAM_LAKE_FLUSH_MS', 10_000),
+    jobNamePrefix: jobNamePrefix(env),
   };
 }
 

@@ -34,9 +34,13 @@ export interface JobSpec {
   restoreFrom?: string;
 }
 
-/** Job names carry the pool and its generation, so a job can be found again after a crash. */
-export function jobNameFor(pool: string, generation: number, nonce: string): string {
-  return `${JOB_NAME_PREFIX}pool-${pool}-g${generation}-${nonce}`;
+/**
+ * Job names carry the pool and its generation, so a job can be found again after a crash; and
+ * the control plane's prefix (FLAGSTREAM_JOB_NAME_PREFIX), so that control planes sharing a
+ * Flink cluster or an AWS account each leave the others' jobs alone.
+ */
+export function jobNameFor(pool: string, generation: number, nonce: string, prefix = JOB_NAME_PREFIX): string {
+  return `${prefix}pool-${pool}-g${generation}-${nonce}`;
 }
 export const JOB_NAME_PREFIX = 'flagstream-';
 

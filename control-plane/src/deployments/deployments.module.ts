@@ -9,7 +9,7 @@ import { HttpSqlValidator } from './sql-validator.client';
 export function createTarget(config: Config): DeploymentTarget {
   switch (config.target) {
     case 'managed-flink':
-      return new ManagedFlinkTarget(config.managedFlink!, ManagedFlinkTarget.client(config.awsRegion));
+      return new ManagedFlinkTarget(config.managedFlink!, ManagedFlinkTarget.client(config.awsRegion), { jobNamePrefix: config.jobNamePrefix });
     case 'flink':
       return new FlinkRestTarget(config.flinkRestUrl, config.runnerJar, { checkpointsDir: config.flinkCheckpointsDir });
     case 'local':

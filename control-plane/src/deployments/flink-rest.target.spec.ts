@@ -1,4 +1,4 @@
-import { rootCause } from './flink-rest.target';
+import { phaseOf, rootCause } from './flink-rest.target';
 
 describe('rootCause', () => {
   it('keeps the innermost cause of a Java stack trace', () => {
@@ -15,5 +15,19 @@ describe('rootCause', () => {
 
   it('falls back to the first line when nothing is caused by anything', () => {
     expect(rootCause('java.lang.IllegalStateException: boom\n\tat a.b(C.java:1)')).toBe('java.lang.IllegalStateException: boom');
+  });
+});
+
+describe('phaseOf: a job as an analysis sees it', () => {
+  it('is starting while any task is not running yet, and running once every task runs or has finished', () => {
+    expect(phaseOf('RUNNING', { total: 5, running: 3 })).toBe('STARTING');
+    expect(phaseOf('RUNNING', { total: 5, running: 5 })).toBe('RUNNING');
+    // A backfill's bounded lake source finishes while the job runs on: not a job that is still starting.
+    expect(phaseOf('RUNNING', { total: 5, running: 3, finished: 2 })).toBe('RUNNING');
+    expect(phaseOf('RUNNING', { total: 5, running: 2, finished: 2 })).toBe('STARTING');
+    expect(phaseOf('INITIALIZING')).toBe('STARTING');
+    expect(phaseOf('CANCELLING')).toBe('STOPPING');
+    expect(phaseOf('RESTARTING')).toBe('FAILING');
+    expect(phaseOf('SOMETHING NEW')).toBe('STARTING');
   });
 });

@@ -11,10 +11,14 @@ const PHASES: Record<string, JobPhase> = {
   FAILED: 'FAILED', CANCELLING: 'STOPPING', CANCELED: 'FINISHED', FINISHED: 'FINISHED', SUSPENDED: 'FAILED', RECONCILING: 'STARTING',
 };
 
-/** A job whose tasks are not all running yet is still starting: a savepoint of it would fail. */
-function phaseOf(state: string, tasks?: { total: number; running: number }): JobPhase {
+/**
+ * A job whose tasks are not all running yet is still starting: a savepoint of it would fail.
+ * A finished task counts as started: a bounded source (the data lake of a backfill) finishes
+ * while the rest of the job runs on.
+ */
+export function phaseOf(state: string, tasks?: { total: number; running: number; finished?: number }): JobPhase {
   const phase = PHASES[state] ?? 'STARTING';
-  return phase === 'RUNNING' && tasks && tasks.running < tasks.total ? 'STARTING' : phase;
+  return phase === 'RUNNING' && tasks && tasks.running + (tasks.finished ?? 0) < tasks.total ? 'STARTING' : phase;
 }
 
 const SAVEPOINT_ATTEMPTS = 3;

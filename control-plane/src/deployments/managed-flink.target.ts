@@ -47,6 +47,8 @@ export interface ManagedFlinkTargetOptions {
   pollMs?: number;
   /** The longest wait for an application to stop. */
   stopTimeoutMs?: number;
+  /** FLAGSTREAM_JOB_NAME_PREFIX: only applications named so are this control plane's. */
+  jobNamePrefix?: string;
 }
 
 /**
@@ -62,6 +64,7 @@ export class ManagedFlinkTarget implements DeploymentTarget {
   private readonly logger = new Logger('ManagedFlink');
   private readonly pollMs: number;
   private readonly stopTimeoutMs: number;
+  private readonly jobNamePrefix: string;
 
   constructor(
     private readonly settings: Pick<ManagedFlinkSettings, 'roleArn' | 'code'>,
@@ -70,6 +73,7 @@ export class ManagedFlinkTarget implements DeploymentTarget {
   ) {
     this.pollMs = options.pollMs ?? 2000;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 10 * 60_000;
+    this.jobNamePrefix = options.jobNamePrefix ?? JOB_NAME_PREFIX;
   }
 
   /** The client the control plane uses: region and credentials from the SDK's own chain, endpoint from AWS_ENDPOINT_URL_KINESIS_ANALYTICS_V2 if set. */
@@ -193,7 +197,7 @@ export class ManagedFlinkTarget implements DeploymentTarget {
     for (let page = 0; page < 1000; page++) {
       const out = await this.client.send(new ListApplicationsCommand({ Limit: 50, NextToken: token }));
       for (const app of out.ApplicationSummaries ?? []) {
-        if (!app.ApplicationName?.startsWith(JOB_NAME_PREFIX)) continue;
+        if (!app.ApplicationName?.startsWith(this.jobNamePrefix)) continue;
         const state = app.ApplicationStatus ?? 'UNKNOWN';
         jobs.set(app.ApplicationName, { id: app.ApplicationName, name: app.ApplicationName, state, phase: PHASES[state] ?? 'STARTING', retained: state !== 'DELETING' });
       }

@@ -74,7 +74,7 @@ describe('Reconciler', () => {
 
   // The lifecycle's part the reconciler uses, on the same store.
   const lifecycle = {
-    poolSql: (members: Analysis[]) => `-- ${members.map((a) => `${a.id}@${a.generation} from ${a.readFrom}`).join(', ')}`,
+    deployableSql: async (members: Analysis[]) => ({ sql: `-- ${members.map((a) => `${a.id}@${a.generation} from ${a.readFrom}`).join(', ')}` }),
     setStatus: (a: Analysis, status: Analysis['status'], message?: string) => analyses.update(a.id, { status, statusMessage: message }),
     startGeneration: (a: Analysis, plan: { readFrom: Date; resultsFrom?: Date }) =>
       analyses.update(a.id, { generation: a.generation + 1, readFrom: plan.readFrom.toISOString(), resultsFrom: plan.resultsFrom?.toISOString(), jobId: undefined }),

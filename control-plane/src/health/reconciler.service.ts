@@ -9,7 +9,7 @@ import { AnalysesService, kindParamsOf } from '../analyses/analyses.service';
 import { recomputeOf } from '../analyses/kind-traits';
 import { AnalysisChanges } from '../analyses/analysis-changes';
 import { afterLoss } from '../analyses/recompute';
-import { applicationNameOf, DEPLOYMENT_TARGET, DeploymentTarget, isJobNamed, JOB_NAME_PREFIX, jobNameFor, ObservedJob } from '../deployments/deployment-target';
+import { applicationNameOf, DEPLOYMENT_TARGET, DeploymentTarget, isJobNamed, jobNameFor, ObservedJob } from '../deployments/deployment-target';
 import { HEALTH_HISTORY, HealthHistory } from './health-history.repository';
 import { isCustomPool, MemberRef, Pool, poolIds, POOLS_REPOSITORY, PoolsRepository } from './pools.repository';
 import { backoffMs, decide, Decision, isActive, memberStatus, ReconcileSettings, RESTORE_ATTEMPTS, sameMembers } from './reconcile-decision';
@@ -256,10 +256,15 @@ export class Reconciler implements OnApplicationBootstrap {
       for (const member of members) if (member.jobId) this.rereadLater(member, `pool ${id} starts a job without state`);
       members = this.wanted(id);
       generation = pool.generation + 1;
-      sql = this.lifecycle.poolSql(members, { pool: id, generation });
+      const deployable = await this.lifecycle.deployableSql(members, { pool: id, generation });
+      sql = deployable.sql;
+      if (deployable.lake) {
+        const { from, records } = deployable.lake;
+        this.logger.log(`pool ${id}: reading ${records} records of the data lake from ${from.toISOString()}, then the stream`);
+      }
     }
     const refs = members.map(refOf);
-    const name = jobNameFor(id, generation, randomBytes(4).toString('hex'));
+    const name = jobNameFor(id, generation, randomBytes(4).toString('hex'), this.config.jobNamePrefix);
     // Intent first: a crash from here on leaves a trace the next pass settles.
     this.pools.update(id, {
       operation: { type: 'deploy', at: this.iso(), jobName: name }, jobName: name, members: refs, sql, generation,
@@ -382,7 +387,7 @@ export class Reconciler implements OnApplicationBootstrap {
       .filter((n): n is string => Boolean(n));
     const expected = new Set([...names, ...names.map(applicationNameOf).filter(Boolean)]);
     for (const job of jobs.values()) {
-      if (!job.name.startsWith(JOB_NAME_PREFIX) || !(isActive(job) || job.retained) || job.phase === 'STOPPING' || expected.has(job.id) || expected.has(job.name)) continue;
+      if (!job.name.startsWith(this.config.jobNamePrefix) || !(isActive(job) || job.retained) || job.phase === 'STOPPING' || expected.has(job.id) || expected.has(job.name)) continue;
       this.logger.warn(`cancelling job ${job.id} (${job.name}): no pool expects it`);
       await this.target.cancel(job.id).catch((error: Error) => this.logger.warn(`could not cancel orphan job ${job.id}: ${error.message}`));
     }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadConfig } from '../config/config';
 import { Db, openDatabase } from '../store/database';
-import { hourStartOf, LakeFiles, listLakeFiles, readLakeLines } from './lake-files';
+import { hourStartOf, LakeFiles, lakeRecordsBefore, listLakeFiles, readLakeLines } from './lake-files';
 
 const HOUR = 3600_000;
 const H4 = Date.UTC(2026, 10, 26, 4);
@@ -51,6 +51,27 @@ describe('lake files (the read side)', () => {
     expect(listLakeFiles(db, 'a', 0)).toHaveLength(3);
     expect(listLakeFiles(db, 'b', H4 + HOUR)).toEqual([]);
     expect(listLakeFiles(db, 'c', 0)).toEqual([]);
+  });
+
+  it('counts what a backfill reads before the seam: whole files from the manifest, a file across the seam line by line', async () => {
+    const lakeDir = join(dir, 'lake');
+    const file = (path: string, tenant: string, receivedAts: number[]) => {
+      mkdirSync(join(lakeDir, path, '..'), { recursive: true });
+      writeFileSync(join(lakeDir, path), gzipSync(receivedAts.map((receivedAt, i) => JSON.stringify({ tenant, eventIndex: i, receivedAt })).join('\n') + '\n'));
+      db.prepare(
+        `INSERT INTO lake_files (path, tenant, hour_start, records, bytes, min_received_at, max_received_at, written_at) VALUES (?, ?, ?, ?, 1, ?, ?, 0)`,
+      ).run(path, tenant, Math.floor(receivedAts[0] / HOUR) * HOUR, receivedAts.length, Math.min(...receivedAts), Math.max(...receivedAts));
+    };
+    const seam = H4 + 30 * 60_000;
+    file('tenant=a/dt=2026-11-26/hour=03/f0.json.gz', 'a', [H4 - 10, H4 - 5]); // an hour before `from`'s: not read
+    file('tenant=a/dt=2026-11-26/hour=04/f1.json.gz', 'a', [H4 + 1, H4 + 2, H4 + 3]); // wholly before the seam
+    file('tenant=a/dt=2026-11-26/hour=04/f2.json.gz', 'a', [seam - 2, seam - 1, seam, seam + 1]); // across it: 2 before
+    file('tenant=a/dt=2026-11-26/hour=04/f3.json.gz', 'a', [seam + 5, seam + 6]); // after it: the stream has these
+    file('tenant=b/dt=2026-11-26/hour=04/g.json.gz', 'b', [H4 + 1]);
+    expect(await lakeRecordsBefore(db, lakeDir, ['a'], H4 + 10 * 60_000, seam)).toBe(5);
+    expect(await lakeRecordsBefore(db, lakeDir, ['a', 'b', 'a'], H4, seam)).toBe(6);
+    expect(await lakeRecordsBefore(db, lakeDir, ['a'], H4 - HOUR, H4)).toBe(2);
+    expect(await lakeRecordsBefore(db, lakeDir, ['c'], 0, seam)).toBe(0);
   });
 
   it('streams a file\'s lines, also across chunk boundaries and multi-byte characters, with or without a final newline', async () => {

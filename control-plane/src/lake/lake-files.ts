@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { pipeline } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
@@ -73,9 +74,48 @@ export async function* readLakeLines(absolutePath: string): AsyncGenerator<strin
   if (rest) yield rest;
 }
 
+/**
+ * How many records a backfill reads from the lake: those of `tenants` in the partitions from
+ * the hour of `from` (ms) on, received before `seam` (where the stream begins; the stream holds
+ * the rest). A file wholly before the seam counts from the manifest; one across it is read.
+ */
+export async function lakeRecordsBefore(db: Db, lakeDir: string, tenants: string[], from: number, seam: number): Promise<number> {
+  let records = 0;
+  for (const tenant of new Set(tenants)) {
+    for (const file of listLakeFiles(db, tenant, from)) {
+      if (file.minReceivedAt >= seam) continue;
+      if (file.maxReceivedAt < seam) {
+        records += file.records;
+        continue;
+      }
+      for await (const line of readLakeLines(join(lakeDir, file.path))) {
+        if ((JSON.parse(line) as { receivedAt: number }).receivedAt < seam) records++;
+      }
+    }
+  }
+  return records;
+}
+
 @Injectable()
 export class LakeFiles {
   constructor(@Inject(CONFIG) private readonly config: Config, @Inject(DATABASE) private readonly db: Db) {}
+
+  /** The lake's root as Flink reads it (the filesystem connector's `path`). */
+  get uri(): string {
+    return pathToFileURL(this.config.lakeDir).href;
+  }
+
+  /** Since when the lake holds every accepted event; undefined while the writer never ran (or is off). */
+  coveredFrom(): Date | undefined {
+    if (!this.config.lakeEnabled) return undefined;
+    const row = this.db.prepare('SELECT covered_from FROM lake_coverage WHERE id = 1').get() as { covered_from: number } | undefined;
+    return row ? new Date(row.covered_from) : undefined;
+  }
+
+  /** See lakeRecordsBefore. */
+  recordsBefore(tenants: string[], from: number, seam: number): Promise<number> {
+    return lakeRecordsBefore(this.db, this.config.lakeDir, tenants, from, seam);
+  }
 
   /** See listLakeFiles. */
   list(tenant: string, from: number): LakeFile[] {

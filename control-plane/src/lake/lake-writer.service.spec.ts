@@ -8,6 +8,7 @@ import { Config, loadConfig } from '../config/config';
 import { MetricsService } from '../metrics/metrics.service';
 import { Db, openDatabase } from '../store/database';
 import type { StreamService } from '../stream/kinesis';
+import { LakeFiles } from './lake-files';
 import { listLakeFiles, readLakeLines } from './lake-files';
 import { LAKE_FILE_EXTENSION, LAKE_FILE_PREFIX, LakeWriter } from './lake-writer.service';
 
@@ -62,11 +63,13 @@ describe('LakeWriter', () => {
   let config: Config;
   let metrics: MetricsService;
   let kinesis: FakeKinesis;
+  let oldestHeld = 0;
 
   const writer = () => {
     const stream = {
       client: kinesis,
       listShards: async () => Object.keys(kinesis.shards).map((ShardId) => ({ ShardId }) as Shard),
+      oldestHeld: async () => new Date(oldestHeld),
     } as unknown as StreamService;
     return new LakeWriter(config, db, stream, metrics);
   };
@@ -272,6 +275,22 @@ describe('LakeWriter', () => {
     ]);
     await lake.flush();
     expect(keysOf(allRecords())).toEqual(['p1#a/0', 'p1#a/1', 'p1#a/2']);
+  });
+
+  it('records, when it first reads the stream, that the lake holds everything from what the stream held then; never again', async () => {
+    const coverage = () => new LakeFiles(config, db).coveredFrom();
+    kinesis = new FakeKinesis({ s0: [event('acme', 'p1#a', 0, T1)] });
+    oldestHeld = T1 - 3600_000;
+    const first = writer();
+    await first.onApplicationBootstrap();
+    await first.onApplicationShutdown();
+    expect(coverage()).toEqual(new Date(T1 - 3600_000));
+    oldestHeld = T1; // later the stream holds less (or another, newer stream is read): the lake still holds what it had
+    const second = writer();
+    await second.onApplicationBootstrap();
+    await second.onApplicationShutdown();
+    expect(coverage()).toEqual(new Date(T1 - 3600_000));
+    expect(new LakeFiles(loadConfig({ FLAGSTREAM_DATA_DIR: dir, FLAGSTREAM_LAKE: 'off' }), db).coveredFrom()).toBeUndefined();
   });
 
   it('reads nothing with FLAGSTREAM_LAKE=off', async () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
@@ -135,6 +135,7 @@ export class LakeWriter implements OnApplicationBootstrap, OnApplicationShutdown
       return;
     }
     await this.recover().catch((error: Error) => this.logger.warn(`could not look for uncommitted lake files (tried again at the first flush): ${error.message}`));
+    await this.recordCoverage().catch((error: Error) => this.logger.warn(`could not record since when the lake holds every event: ${error.message}`));
     const tick = async () => {
       if (this.stopped) return;
       this.running = this.tick();
@@ -142,6 +143,19 @@ export class LakeWriter implements OnApplicationBootstrap, OnApplicationShutdown
       if (!this.stopped) this.timer = setTimeout(() => void tick(), Math.min(POLL_MS, this.config.lakeFlushMs));
     };
     void tick();
+  }
+
+  /**
+   * The first time the writer reads the stream (no position yet) it starts at the stream's
+   * oldest record: from then on the lake holds every event the stream held, and a replay may
+   * reach back that far (LakeFiles.coveredFrom). Kept for good: later streams add to it.
+   */
+  private async recordCoverage(): Promise<void> {
+    const known = this.db.prepare('SELECT 1 FROM lake_coverage WHERE id = 1').get();
+    const started = this.db.prepare('SELECT 1 FROM stream_checkpoints WHERE stream = ? LIMIT 1').get(this.checkpointStream);
+    if (known || started) return;
+    const from = await this.stream.oldestHeld(this.config.eventsStream);
+    this.db.prepare('INSERT OR IGNORE INTO lake_coverage (id, covered_from) VALUES (1, ?)').run(from.getTime());
   }
 
   async onApplicationShutdown() {
@@ -180,7 +194,7 @@ export class LakeWriter implements OnApplicationBootstrap, OnApplicationShutdown
         if (!inManifest.get(path)) {
           const absolute = join(this.config.lakeDir, path);
           if (await removeIfPresent(absolute)) deleted++;
-          await removeIfPresent(`${absolute}.tmp`);
+          await removeIfPresent(tempPathOf(absolute));
         }
         done.run(path);
       } catch (error) {
@@ -365,7 +379,7 @@ export class LakeWriter implements OnApplicationBootstrap, OnApplicationShutdown
   /** Temp file, fsync, rename, fsync of the directory: the file is whole under its final name, or absent. */
   private async writeFile(file: PlannedFile): Promise<void> {
     const absolute = join(this.config.lakeDir, file.path);
-    const temp = `${absolute}.tmp`;
+    const temp = tempPathOf(absolute);
     await mkdir(dirname(absolute), { recursive: true });
     const data = await gzipAsync(Buffer.from(file.buffer.lines.join('\n') + '\n', 'utf8'));
     const handle = await open(temp, 'w');
@@ -420,7 +434,7 @@ export class LakeWriter implements OnApplicationBootstrap, OnApplicationShutdown
       const absolute = join(this.config.lakeDir, file.path);
       try {
         await removeIfPresent(absolute);
-        await removeIfPresent(`${absolute}.tmp`);
+        await removeIfPresent(tempPathOf(absolute));
         this.db.prepare('DELETE FROM lake_pending_files WHERE path = ?').run(file.path);
       } catch {
         /* stays in lake_pending_files: recover() deletes it later */
@@ -504,4 +518,12 @@ async function syncDirectory(path: string): Promise<void> {
   } finally {
     await handle?.close();
   }
+}
+
+/**
+ * Where a lake file is written before its rename: beside it, hidden (a leading dot), so that
+ * readers of the directory (Flink's filesystem source, Athena) skip it.
+ */
+export function tempPathOf(absolute: string): string {
+  return join(dirname(absolute), `.${basename(absolute)}.tmp`);
 }

@@ -105,6 +105,9 @@ const MIGRATIONS: string[] = [
    CREATE TABLE lake_keys (key_hash BLOB PRIMARY KEY, received_at INTEGER NOT NULL, file_id INTEGER NOT NULL) WITHOUT ROWID;
    CREATE INDEX lake_keys_received_at ON lake_keys(received_at);
    CREATE TABLE lake_pending_files (path TEXT PRIMARY KEY);`,
+  // Since when the local lake holds every accepted event: what the events stream held when the
+  // lake writer first read it (from its oldest record on). A replay may reach back that far.
+  `CREATE TABLE lake_coverage (id INTEGER PRIMARY KEY CHECK (id = 1), covered_from INTEGER NOT NULL);`,
 ];
 
 export function openDatabase(dataDir: string): Db {

@@ -132,6 +132,16 @@ export class StreamService implements OnApplicationBootstrap, OnModuleDestroy {
     return new Date(Math.min(oldest, now));
   }
 
+  /**
+   * Where the stream begins: it holds nothing received before this. Its oldest held time, or
+   * its creation when later: a stream created after events were accepted elsewhere (a fresh
+   * one) began empty, and the data lake holds what came before (CONTRACT §9).
+   */
+  async beginsAt(stream: string): Promise<Date> {
+    const [oldest, { createdAt }] = await Promise.all([this.oldestHeld(stream), this.summary(stream)]);
+    return createdAt && createdAt > oldest ? createdAt : oldest;
+  }
+
   private raisesFile(): string {
     return join(this.config.dataDir, 'stream-retention.json');
   }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSql, generatePoolSql, fill, AnalysisSpec, FlagEvaluationsParams, PoolMemberSpec, StreamSettings } from './sql-generator';
+import { generateSql, generatePoolSql, fill, AnalysisSpec, FlagEvaluationsParams, LakeBackfill, PoolMemberSpec, StreamSettings } from './sql-generator';
 import { intervalParam, parseDuration, stringParam, option } from './literals';
 import { loadTemplates, TEMPLATES_DIR } from './templates';
 
@@ -41,6 +41,12 @@ const POOL_FIXTURE: PoolMemberSpec[] = [
   { id: 'an-pool-b', tenantKey: 'globex', kind: 'flag-evaluations', generation: 11,
     params: { window: '1m', groupBy: ['environment', 'variation'] }, readFrom: new Date('2026-11-25T15:59:00.000Z') },
 ];
+
+/** acme's member replays from before the stream: the pool also reads acme's lake files from 15:00 on. */
+const LAKE_FIXTURE: LakeBackfill = {
+  uri: 'file:///flagstream-lake-fixture/', tenantKeys: ['acme'], from: new Date('2026-11-25T15:00:00.000Z'),
+  until: new Date('2026-11-25T16:00:30.000Z'), records: 5,
+};
 
 describe('SQL generator', () => {
   it('binds every user value as a base64 literal that decodes to it exactly', () => {
@@ -188,6 +194,7 @@ describe('SQL generator', () => {
     const fixtures = {
       'flag-evaluations.sql': generateSql(FIXTURE_SPEC, streams, at, templates),
       'pool.sql': generatePoolSql(POOL_FIXTURE, streams, templates),
+      'pool-lake.sql': generatePoolSql(POOL_FIXTURE, streams, templates, undefined, LAKE_FIXTURE),
     };
     for (const [name, sql] of Object.entries(fixtures)) {
       const file = join(FIXTURES, name);
@@ -195,6 +202,23 @@ describe('SQL generator', () => {
       expect(existsSync(file)).toBe(true);
       expect(sql).toBe(readFileSync(file, 'utf8'));
     }
+  });
+
+  it('reads the data lake only when asked: its tenants and hours as bound literals, the stream as events_stream, progress gated on every lake record read', () => {
+    const plain = generatePoolSql(POOL_FIXTURE, streams, templates);
+    expect(plain).toContain('CREATE TEMPORARY TABLE events (');
+    expect(plain).not.toContain('events_lake');
+    expect(plain).not.toContain('FROM lake_read');
+    const sql = generatePoolSql(POOL_FIXTURE, streams, templates, undefined, { ...LAKE_FIXTURE, tenantKeys: ["it's", "it's"] });
+    expect(sql).toContain('CREATE TEMPORARY TABLE events_stream (');
+    expect(sql).toContain("'path' = 'file:///flagstream-lake-fixture/'");
+    expect(sql).toContain(`WHERE tenant IN (${stringParam("it's")})`); // once, whatever the members
+    expect(sql).toContain(`dt > ${stringParam('2026-11-25')} OR (dt = ${stringParam('2026-11-25')} AND \`hour\` >= ${stringParam('15')})`);
+    expect(sql).toContain(`receivedAt < CAST(${Date.parse('2026-11-25T16:00:30.000Z')} AS BIGINT)`);
+    expect(sql).toContain('AND EXISTS (SELECT 1 FROM lake_read WHERE records >= CAST(5 AS BIGINT))');
+    expect(sql).not.toContain("it's");
+    expect(() => generatePoolSql(POOL_FIXTURE, streams, templates, undefined, { ...LAKE_FIXTURE, uri: "file:///x'\n" })).toThrow(/not a lake URI/);
+    expect(() => generatePoolSql(POOL_FIXTURE, streams, templates, undefined, { ...LAKE_FIXTURE, tenantKeys: [] })).toThrow(/at least one tenant/);
   });
 
   it('rejects a template placeholder without a value, and a value without a placeholder', () => {

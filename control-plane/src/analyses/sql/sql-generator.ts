@@ -65,6 +65,8 @@ export interface Templates {
   /** The pool's one dedup view (`deduplicated`). */
   deduplicate: string;
   progress: string;
+  /** The data lake's table and the `events` view over stream and lake, for a pool that backfills. */
+  lakeSource: string;
   /** The INSERTs of rows and late counts, one per sink table. */
   poolInserts: string;
   /** Per kind: the views of one member (`rows_N`, `late_N`), N = {{member}}; guardrail uses experiment's. */
@@ -142,8 +144,31 @@ export interface ProgressProbe {
   generation: number;
 }
 
+/**
+ * What a pool reads from the data lake when a member replays from before what the stream
+ * holds (templates/lake-source.sql): the lake's root, the replaying members' tenants, the
+ * first hour to read, where the stream begins (the lake's records received before it are
+ * read; the stream has the rest) and how many such records the lake holds (progress waits
+ * until all were read).
+ */
+export interface LakeBackfill {
+  /** The lake's root as Flink reads it, e.g. file:///…/lake or s3://bucket/prefix (operator configuration). */
+  uri: string;
+  tenantKeys: string[];
+  from: Date;
+  /** Exclusive: where the stream begins. */
+  until: Date;
+  records: number;
+}
+
 /** The script of a pool job: members in the order given (callers sort them by id); throws on no members or a duplicate id. */
-export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettings, templates: Templates, probe?: ProgressProbe): string {
+export function generatePoolSql(
+  members: PoolMemberSpec[],
+  streams: StreamSettings,
+  templates: Templates,
+  probe?: ProgressProbe,
+  lake?: LakeBackfill,
+): string {
   if (!members.length) throw new Error('a pool needs at least one member');
   const ids = new Set<string>();
   for (const member of members) {
@@ -164,6 +189,7 @@ export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettin
     limits: custom ? "SET 'parallelism.default' = '1';" : '',
   });
   const source = fill(templates.eventsSource, {
+    table: lake ? 'events_stream' : 'events',
     sourceOptions: [...kinesisOptions(streams, streams.eventsStream, SOURCE_CONNECTOR), ...sourceStart(Math.min(...readFrom), streams)].join(',\n'),
   });
   const sink = fill(templates.resultsSink, {
@@ -179,6 +205,7 @@ export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettin
     members: [...members.map((m) => ({ id: m.id, generation: m.generation })), ...(probe ? [{ id: `pool:${probe.pool}`, generation: probe.generation }] : [])]
       .map((m) => `ROW(${stringParam(m.id)}, ${bigintParam(nonNegative(m.generation, 'generation'))})`)
       .join(', '),
+    lakeGate: lake ? `\n    AND EXISTS (SELECT 1 FROM lake_read WHERE records >= ${bigintParam(nonNegative(lake.records, 'lake records'))})` : '',
   });
   // The kind template's comments once, at the first member of the kind: a pool's script stays short.
   const commented = new Set<string>();
@@ -192,7 +219,22 @@ export function generatePoolSql(members: PoolMemberSpec[], streams: StreamSettin
     rows: members.map((_, i) => `SELECT ${ROW_COLUMNS} FROM rows_${i}`).join('\nUNION ALL\n'),
     late: members.map((_, i) => `SELECT ${LATE_COLUMNS} FROM late_${i}`).join('\nUNION ALL\n'),
   });
-  return [settings, source, sink, progress, dedup, ...views, inserts].map((part) => part.trim()).join('\n\n') + '\n';
+  const lakeSource = lake ? [lakeSql(lake, templates)] : [];
+  return [settings, source, ...lakeSource, sink, progress, dedup, ...views, inserts].map((part) => part.trim()).join('\n\n') + '\n';
+}
+
+function lakeSql(lake: LakeBackfill, templates: Templates): string {
+  if (!lake.tenantKeys.length) throw new Error('a lake backfill needs at least one tenant');
+  if (/[\u0000-\u001f\u007f]/.test(lake.uri) || !/^[a-z][a-z0-9+.-]*:\/\//.test(lake.uri)) throw new Error(`not a lake URI: ${JSON.stringify(lake.uri)}`);
+  const from = lake.from.toISOString();
+  return fill(templates.lakeSource, {
+    // A WITH option must be a plain literal: the operator's setting, escaped, never request text.
+    path: `'${lake.uri.replace(/'/g, "''")}'`,
+    tenants: distinct(lake.tenantKeys).map(stringParam).join(', '),
+    fromDate: stringParam(from.slice(0, 10)),
+    fromHour: stringParam(from.slice(11, 13)),
+    until: bigintParam(nonNegative(lake.until.getTime(), 'lake until')),
+  });
 }
 
 /** The views of member `index` (its kind's template): `rows_N` and `late_N`, and the kind's own in between. */

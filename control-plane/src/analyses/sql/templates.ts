@@ -13,6 +13,7 @@ export function loadTemplates(dir = TEMPLATES_DIR): Templates {
     resultsSink: read('results-sink.sql'),
     deduplicate: read('deduplicate.sql'),
     progress: read('progress.sql'),
+    lakeSource: read('lake-source.sql'),
     poolInserts: read('pool-inserts.sql'),
     kinds: {
       'flag-evaluations': read('flag-evaluations.sql'),

@@ -32,6 +32,8 @@ SET 'table.optimizer.reuse-optimize-block-with-digest-enabled' = 'true';
 -- Integers are BIGINT: a value beyond the declared type fails the record's decoding, and
 -- json.ignore-parse-errors drops the whole record without a trace. Add a column only
 -- with a type every valid event's field fits (STRING takes any JSON value as text).
+-- Named `events`, or `events_stream` when the pool also reads the data lake (lake-source.sql
+-- then defines the view `events` over both).
 CREATE TEMPORARY TABLE events (
   tenant STRING,
   environment STRING,
@@ -141,6 +143,9 @@ CREATE TEMPORARY TABLE result_late (
   'debezium-json.timestamp-format.standard' = 'ISO-8601'
 );
 
+-- In a pool that reads the data lake, heartbeats count only once every lake record it must
+-- read has been read (lake-source.sql: lake_read): progress then never claims a window
+-- complete while the lake's part of it is still being read.
 -- Progress, the same for every kind and ONE aggregate for the whole pool: per member and
 -- shard, the newest heartbeat read. Heartbeats (tenant '') are written by the control plane
 -- to every shard every 2 s; a shard's records written before a heartbeat are read before it,

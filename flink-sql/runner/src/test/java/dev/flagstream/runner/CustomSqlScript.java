@@ -131,9 +131,9 @@ public final class CustomSqlScript {
         List<String> parts = new ArrayList<>();
         // A custom-sql pool's job settings, as the generator writes them: its own state TTL, parallelism 1.
         parts.add(fill(template("settings.sql"), Map.of("stateTtl", "3600000 ms", "limits", "SET 'parallelism.default' = '1';")));
-        parts.add(fill(template("events-source.sql"), Map.of("sourceOptions", SOURCE_OPTIONS)));
+        parts.add(fill(template("events-source.sql"), Map.of("table", "events", "sourceOptions", SOURCE_OPTIONS)));
         parts.add(fill(template("results-sink.sql"), Map.of("sinkOptions", SINK_OPTIONS)));
-        parts.add(fill(template("progress.sql"), Map.of("members", members.stream()
+        parts.add(fill(template("progress.sql"), Map.of("lakeGate", "", "members", members.stream()
                 .map(m -> "ROW(" + literal(m.id) + ", " + bigint(m.generation) + ")").collect(Collectors.joining(", ")))));
         parts.add(fill(template("deduplicate.sql"), Map.of("columns", COLUMNS, "kinds", KINDS, "tenants",
                 members.stream().map(m -> m.tenant).distinct().map(CustomSqlScript::literal).collect(Collectors.joining(", ")))));

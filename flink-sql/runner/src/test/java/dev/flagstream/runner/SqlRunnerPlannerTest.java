@@ -6,6 +6,9 @@ import org.apache.flink.table.api.StatementSet;
 import org.apache.flink.table.api.TableEnvironment;
 import org.apache.flink.table.api.ValidationException;
 import org.junit.jupiter.api.Test;
+import java.nio.file.Path;
+import java.nio.file.Files;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -203,6 +206,31 @@ public class SqlRunnerPlannerTest {
         assertEquals(5, count(exec, "GlobalGroupAggregate(groupBy=["), exec);
         assertEquals(2, count(exec, "Union(all=[true]"), exec);
         assertFalse(exec.contains("Join("), exec);
+        for (String sink : new String[] {"result_rows", "result_progress", "result_late"}) {
+            assertEquals(1, count(exec, "Sink(table=[default_catalog.default_database." + sink + "]"), exec);
+        }
+    }
+
+    /**
+     * The same pool with acme's member replaying from before the stream (generated/pool-lake.sql):
+     * the stream and acme's lake hours from 15:00 feed the ONE dedup (an event in both counts
+     * once), and progress passes a semi-join on how many lake records were read.
+     */
+    @Test
+    void generatedLakePoolScriptUnitesStreamAndLakeBeforeItsOneDedup(@TempDir Path lake) throws IOException {
+        // The planner lists the lake's partitions when it plans (at the job's start): acme's hours
+        // from 15:00 on are read; an earlier hour and another tenant's are pruned.
+        for (String partition : new String[] {"tenant=acme/dt=2026-11-25/hour=14", "tenant=acme/dt=2026-11-25/hour=15",
+                "tenant=acme/dt=2026-11-26/hour=02", "tenant=globex/dt=2026-11-25/hour=16"}) {
+            Files.createDirectories(lake.resolve(partition));
+        }
+        String exec = executionPlan(generated("pool-lake.sql").replace("file:///flagstream-lake-fixture/", lake.toUri().toString()));
+
+        assertEquals(1, count(exec, "TableSourceScan(table=[[default_catalog, default_database, events_stream]]"), exec);
+        assertTrue(exec.contains("TableSourceScan(table=[[default_catalog, default_database, events_lake, "
+                + "partitions=[{tenant=acme, dt=2026-11-25, hour=15}, {tenant=acme, dt=2026-11-26, hour=02}]"), exec);
+        assertEquals(1, count(exec, "Deduplicate(keep=[FirstRow], key=[tenant, environment, payloadId, eventIndex], order=[PROCTIME])"), exec);
+        assertEquals(1, count(exec, "Join(joinType=[LeftSemiJoin]"), exec);
         for (String sink : new String[] {"result_rows", "result_progress", "result_late"}) {
             assertEquals(1, count(exec, "Sink(table=[default_catalog.default_database." + sink + "]"), exec);
         }
