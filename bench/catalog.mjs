@@ -13,21 +13,35 @@
 //    templates in flink-sql/templates) for one analysis of the kind (tenant acme),
 //    a pool of one as the control plane deploys it, the Kinesis connectors swapped for the
 //    replay connector (as the pipeline tests do) and nothing else changed.
-// 3. HAND-WRITTEN: the straightforward query over a plain `events` table (the same columns and
-//    JSON options as the generated one, so both decode the same rows) into one sink table:
-//    the tenant's events, deduplicated by (environment, payloadId, eventIndex) on first arrival,
-//    late ones left out, then the kind's aggregate. Same job settings (the generated script's
-//    SET lines: state TTL, 1 s / 1000 mini-batches), parallelism 1 for both.
-// 4. Rounds: per round and kind one run of each, their order alternating; a fresh JVM per run.
+// 3. HAND-WRITTEN, SAME OUTPUTS (the goal's comparison: issue 7's "doing the same"): what a
+//    person would write by hand for exactly the generated job's outputs, for one analysis: a
+//    plain `events` table (the same columns and JSON options as the generated one, so both
+//    decode the same rows), the generated script's three sink tables (its DDL as it is), one
+//    dedup of the tenant's events by (environment, payloadId, eventIndex) on first arrival (the
+//    generated key, tenant fixed; late ones in, the readFrom cut after it, as there), the kind's
+//    query with its literals inline writing result_rows as the contract has them (fields a
+//    JSON_OBJECT, version = COUNT(*), window start and end), the late events per minute
+//    received into result_late and the newest heartbeat per shard into result_progress.
+//    custom-sql: the tenant's query over a plain view of its deduplicated events, written like
+//    the runner's sandbox directive writes it (type 'custom', fields = every column, version 0).
+// 4. HAND-WRITTEN, BARE: the kind's aggregate alone over the tenant's events (deduplicated the
+//    same way, late ones left out) into one sink table of typed columns: no late counts, no
+//    progress, no versions. Not the goal's comparison: it shows what the bookkeeping costs.
+//    Every variant runs with the generated script's job settings (its SET lines: state TTL,
+//    1 s / 1000 mini-batches), parallelism 1.
+// 5. Rounds: per round and kind one run of each variant, their order rotating; a fresh JVM per run.
 //    Every run's final result rows (the changelog applied, projected on the kind's columns) must
-//    be the same for both variants and every round, or the bench fails.
-// 5. Diagnostics, in the same rounds: the generated script also without its progress INSERT,
+//    be the same for every variant and round; and the FULL final records (every column, fields
+//    as text) of result_rows, result_late and result_progress must be identical for the
+//    generated script and the same-outputs one (and every round; the diagnostics' for the
+//    tables they write), none of the three empty. Else the bench fails.
+// 6. Diagnostics, in the same rounds: the generated script also without its progress INSERT,
 //    its late INSERT or both (never deployed; they show where the time goes), and the columns
 //    each plan carries into its dedup.
 //
-// BENCH_CATALOG_ROUNDS (default 3: 75 runs, about 20 min), BENCH_CATALOG_RECORDS (default 300000), BENCH_CATALOG_KINDS
-// (comma-separated, default every kind) and BENCH_CATALOG_DIAGNOSE=none (only the two variants:
-// 2/5 of the runs) tune it. `node bench/catalog.mjs scripts DIR` writes every kind's scripts
+// BENCH_CATALOG_ROUNDS (default 3: 90 runs, about 25 min), BENCH_CATALOG_RECORDS (default 300000), BENCH_CATALOG_KINDS
+// (comma-separated, default every kind) and BENCH_CATALOG_DIAGNOSE=none (only the three
+// variants above: 1/2 of the runs) tune it. `node bench/catalog.mjs scripts DIR` writes every kind's scripts
 // (all variants) to DIR, to read or run by hand.
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -228,7 +242,7 @@ const REPLAY = 'flagstream-replay';
 /** The generated script of one analysis with its connectors (and nothing else) swapped for the replay connector. */
 export function generatedScript(kind) {
   const { generatePoolSql, loadTemplates } = controlPlaneModules();
-  const member = { ...KINDS[kind].member, tenantKey: TENANT, generation: 1, readFrom: new Date(BASE - 60_000) };
+  const member = { ...KINDS[kind].member, tenantKey: TENANT, generation: 1, readFrom: new Date(READ_FROM) };
   const sql = generatePoolSql([member], STREAMS, loadTemplates(TEMPLATES));
   const swapped = sql
     .replaceAll("'connector' = 'flagstream-kinesis'", `'connector' = '${REPLAY}'`)
@@ -291,9 +305,46 @@ FROM (
 )
 WHERE rn = 1;`;
 
+/** The analyses' readFrom (ms): every record of the input is received after it. */
+const READ_FROM = BASE - 60_000;
+
 /**
- * Per kind: the analysis (params as a user posts them), its hand-written equivalent (after the
- * events table), and the columns of a result row both are compared on.
+ * Same outputs: the tenant's events of `kinds` (an SQL condition on kind), each (environment,
+ * payloadId, eventIndex) once, its first delivery: the generated dedup's key (tenant,
+ * environment, payloadId, eventIndex) with the tenant fixed. Late ones stay in (they are
+ * counted, and the first delivery decides, as in the generated job), the readFrom cut after
+ * the dedup (as there). Only the columns the job reads.
+ */
+const firstDeliveries = (name, columns, kinds) => `-- ${TENANT}'s events, each once: its first delivery (late ones too: they are counted)
+CREATE TEMPORARY VIEW ${name} AS
+SELECT ${columns}
+FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY environment, payloadId, eventIndex ORDER BY proc_time) AS rn
+  FROM events
+  WHERE tenant = '${TENANT}' AND kind ${kinds}
+)
+WHERE rn = 1 AND receivedAt >= ${READ_FROM};`;
+
+/** Same outputs: the analysis' late events per minute received (result_late), `from` a firstDeliveries view. */
+const lateCounts = (id, from, where = '') => `-- events older than the horizon count only here: per minute received${where ? ' (the events the analysis reads)' : ''}
+INSERT INTO result_late
+SELECT '${id}', CAST(1 AS BIGINT), 'late', TO_TIMESTAMP_LTZ(bucketStart, 3), COUNT(*)
+FROM (SELECT receivedAt - MOD(receivedAt, 60000) AS bucketStart FROM ${from} WHERE late IS TRUE${where})
+GROUP BY bucketStart;`;
+
+/** Same outputs: the newest heartbeat read per shard (result_progress). */
+const progress = (id) => `-- progress: the newest heartbeat read per shard of the events stream
+INSERT INTO result_progress
+SELECT '${id}', CAST(1 AS BIGINT), 'progress', shard, TO_TIMESTAMP_LTZ(MAX(eventTime), 3)
+FROM events
+WHERE kind = 'heartbeat' AND tenant = '' AND shard IS NOT NULL AND eventTime IS NOT NULL
+GROUP BY shard;`;
+
+/**
+ * Per kind: the analysis (params as a user posts them), its hand-written equivalents (after the
+ * events table): `hand` the bare query (the kind's aggregate into a table of its own), `same`
+ * the query producing the generated job's outputs (after the sink tables; `id` = the
+ * analysisId), and the columns of a result row every variant is compared on.
  */
 const KINDS = {
   'flag-evaluations': {
@@ -312,6 +363,22 @@ FROM (
   CROSS JOIN UNNEST(f.flag.counters) AS c (variation, version, n, \`unknown\`)
 )
 GROUP BY windowStart, flagKey, variation;`,
+    same: (id) => `${firstDeliveries('summaries', 'eventTime, receivedAt, late, features', "= 'summary'")}
+
+INSERT INTO result_rows
+SELECT '${id}', CAST(1 AS BIGINT), 'row', TO_TIMESTAMP_LTZ(windowStart, 3), TO_TIMESTAMP_LTZ(windowStart + 60000, 3),
+  JSON_OBJECT(KEY 'flagKey' VALUE flagKey, KEY 'variation' VALUE variation, KEY 'evaluations' VALUE SUM(n) NULL ON NULL),
+  COUNT(*)
+FROM (
+  SELECT s.eventTime - MOD(s.eventTime, 60000) AS windowStart, f.flagKey, c.variation, c.n
+  FROM summaries AS s
+  CROSS JOIN UNNEST(s.features) AS f (flagKey, flag)
+  CROSS JOIN UNNEST(f.flag.counters) AS c (variation, version, n, \`unknown\`)
+  WHERE s.late IS NOT TRUE
+)
+GROUP BY windowStart, flagKey, variation;
+
+${lateCounts(id, 'summaries')}`,
   },
   'unique-contexts': {
     member: { id: 'bench-unique-contexts', kind: 'unique-contexts', params: { window: '1m' } },
@@ -329,6 +396,20 @@ FROM (
   WHERE contextKeys['user'] IS NOT NULL
 )
 GROUP BY windowStart;`,
+    same: (id) => `${firstDeliveries('contexts', 'eventTime, receivedAt, late, contextKeys', "IN ('index', 'identify', 'feature', 'custom')")}
+
+INSERT INTO result_rows
+SELECT '${id}', CAST(1 AS BIGINT), 'row', TO_TIMESTAMP_LTZ(windowStart, 3), TO_TIMESTAMP_LTZ(windowStart + 60000, 3),
+  JSON_OBJECT(KEY 'contextKind' VALUE 'user', KEY 'contexts' VALUE COUNT(DISTINCT userKey) NULL ON NULL),
+  COUNT(*)
+FROM (
+  SELECT eventTime - MOD(eventTime, 60000) AS windowStart, contextKeys['user'] AS userKey
+  FROM contexts
+  WHERE late IS NOT TRUE AND contextKeys['user'] IS NOT NULL
+)
+GROUP BY windowStart;
+
+${lateCounts(id, 'contexts')}`,
   },
   'flag-usage': {
     member: { id: 'bench-flag-usage', kind: 'flag-usage', params: {} },
@@ -349,6 +430,28 @@ FROM (
   CROSS JOIN UNNEST(f.flag.counters) AS c (variation, version, n, \`unknown\`)
 )
 GROUP BY hourStart, environment, flagKey, variation, unknownFlag;`,
+    same: (id) => `${firstDeliveries('summaries', 'environment, eventTime, receivedAt, late, features', "= 'summary'")}
+
+-- hours of event time (the default period, 7 d, over 168 buckets)
+INSERT INTO result_rows
+SELECT '${id}', CAST(1 AS BIGINT), 'row', TO_TIMESTAMP_LTZ(hourStart, 3), TO_TIMESTAMP_LTZ(hourStart + 3600000, 3),
+  JSON_OBJECT(
+    KEY 'flagKey' VALUE flagKey, KEY 'environment' VALUE environment, KEY 'variation' VALUE variation, KEY 'unknown' VALUE unknownFlag,
+    KEY 'evaluations' VALUE SUM(n), KEY 'firstAt' VALUE MIN(eventTime), KEY 'lastAt' VALUE MAX(eventTime)
+    NULL ON NULL),
+  COUNT(*)
+FROM (
+  SELECT s.eventTime - MOD(s.eventTime, 3600000) AS hourStart, s.eventTime, s.environment, f.flagKey,
+    CASE WHEN c.\`unknown\` IS TRUE THEN CAST(NULL AS BIGINT) ELSE c.variation END AS variation,
+    c.\`unknown\` IS TRUE AS unknownFlag, c.n
+  FROM summaries AS s
+  CROSS JOIN UNNEST(s.features) AS f (flagKey, flag)
+  CROSS JOIN UNNEST(f.flag.counters) AS c (variation, version, n, \`unknown\`)
+  WHERE s.late IS NOT TRUE
+)
+GROUP BY hourStart, environment, flagKey, variation, unknownFlag;
+
+${lateCounts(id, 'summaries')}`,
   },
   experiment: {
     member: { id: 'bench-experiment', kind: 'experiment', params: { flagKey: EXPERIMENT_FLAG, metric: { eventKey: METRIC, type: 'value' } } },
@@ -393,6 +496,54 @@ INSERT INTO experiment
 SELECT variation, COUNT(*), SUM(y), SUM(y * y), SUM(CASE WHEN variations > 1 THEN 1 ELSE 0 END)
 FROM units
 GROUP BY variation;`,
+    same: (id) => `${firstDeliveries('acme_events', 'kind, `key`, eventTime, receivedAt, late, variation, metricValue, contextKeys', "IN ('feature', 'custom')")}
+
+-- variations 0..1023: the ones the generated job's exposures keep
+CREATE TEMPORARY VIEW exposures AS
+SELECT contextKeys['user'] AS unit, variation, eventTime
+FROM acme_events
+WHERE kind = 'feature' AND late IS NOT TRUE AND \`key\` = '${EXPERIMENT_FLAG}' AND variation BETWEEN 0 AND 1023 AND contextKeys['user'] IS NOT NULL;
+
+-- each unit's first exposure (earliest, then lowest variation) and how many variations it saw
+CREATE TEMPORARY VIEW first_exposures AS
+SELECT unit, variation, eventTime AS firstTime
+FROM (
+  SELECT unit, variation, eventTime, ROW_NUMBER() OVER (PARTITION BY unit ORDER BY eventTime, variation) AS rn
+  FROM exposures
+)
+WHERE rn = 1;
+
+CREATE TEMPORARY VIEW exposure_counts AS
+SELECT unit, COUNT(DISTINCT variation) AS variations
+FROM exposures
+GROUP BY unit;
+
+CREATE TEMPORARY VIEW conversions AS
+SELECT contextKeys['user'] AS unit, eventTime, COALESCE(metricValue, 0) AS metricValue
+FROM acme_events
+WHERE kind = 'custom' AND late IS NOT TRUE AND \`key\` = '${METRIC}' AND contextKeys['user'] IS NOT NULL;
+
+-- y = the sum of the unit's metric values from its first exposure on
+CREATE TEMPORARY VIEW units AS
+SELECT f.unit, f.variation, v.variations, COALESCE(SUM(c.metricValue), 0) AS y
+FROM first_exposures AS f
+JOIN exposure_counts AS v ON v.unit = f.unit
+LEFT JOIN conversions AS c ON c.unit = f.unit AND c.eventTime >= f.firstTime
+GROUP BY f.unit, f.variation, v.variations;
+
+-- one row per variation, kept current, over the whole run: the window is the contract's fixed
+-- marker (epoch .. year 9999), the version 0
+INSERT INTO result_rows
+SELECT '${id}', CAST(1 AS BIGINT), 'row', TO_TIMESTAMP_LTZ(0, 3), TO_TIMESTAMP_LTZ(253402300799999, 3),
+  JSON_OBJECT(
+    KEY 'variation' VALUE variation, KEY 'units' VALUE COUNT(*), KEY 'sum' VALUE SUM(y), KEY 'sumSquares' VALUE SUM(y * y),
+    KEY 'multipleExposures' VALUE SUM(CASE WHEN variations > 1 THEN 1 ELSE 0 END)
+    NULL ON NULL),
+  CAST(0 AS BIGINT)
+FROM units
+GROUP BY variation;
+
+${lateCounts(id, 'acme_events', ` AND \`key\` IN ('${EXPERIMENT_FLAG}', '${METRIC}')`)}`,
   },
   'custom-sql': {
     member: { id: '6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f', kind: 'custom-sql', params: { sql: CUSTOM_QUERY } },
@@ -404,6 +555,26 @@ ${sink('query_rows', 'flagKey STRING,\n  variation BIGINT,\n  n BIGINT', 'flagKe
 
 INSERT INTO query_rows
 ${CUSTOM_QUERY.replace('FROM events', 'FROM tenant_events')};`,
+    // The generated job runs the query through the runner's SANDBOXED QUERY directive over its
+    // events_0 view; by hand: the same query over a plain view of the tenant's events (those of
+    // its columns the query reads, defined like events_0's), its result written like the
+    // runner's rows_N: type 'custom', no window (no window_start / window_end column), every
+    // column of the query into fields, version 0, the query's changelog as it comes.
+    same: (id) => `${firstDeliveries('acme_events', 'kind, `key`, variation, receivedAt, late', "IN ('feature', 'custom', 'index', 'identify', 'summary')")}
+
+-- the tenant's events as the query reads them (within the horizon)
+CREATE TEMPORARY VIEW tenant_events AS
+SELECT kind, CASE WHEN kind = 'feature' THEN \`key\` END AS flagKey, variation
+FROM acme_events
+WHERE late IS NOT TRUE;
+
+INSERT INTO result_rows
+SELECT '${id}', CAST(1 AS BIGINT), 'custom', CAST(NULL AS TIMESTAMP_LTZ(3)), CAST(NULL AS TIMESTAMP_LTZ(3)),
+  JSON_OBJECT(KEY 'flagKey' VALUE flagKey, KEY 'variation' VALUE variation, KEY 'n' VALUE n NULL ON NULL),
+  CAST(0 AS BIGINT)
+FROM (${CUSTOM_QUERY.replace('FROM events', 'FROM tenant_events')});
+
+${lateCounts(id, 'acme_events')}`,
   },
 };
 
@@ -418,10 +589,57 @@ ${KINDS[kind].hand()}
 `;
 }
 
-/** The variants a run can be of; the last three only to see where the generated job's time goes. */
+/** The generated script's three sink tables, their DDL as it is (the connector already swapped). */
+function sinkTablesOf(generated) {
+  return ['result_rows', 'result_progress', 'result_late'].map((table) => {
+    const at = generated.indexOf(`CREATE TEMPORARY TABLE ${table} (`);
+    if (at < 0) throw new Error(`catalog: no CREATE TEMPORARY TABLE ${table} in the generated script`);
+    return generated.slice(at, generated.indexOf(';', at) + 1);
+  }).join('\n\n');
+}
+
+/**
+ * The hand-written script with the generated job's outputs: its job settings, the events
+ * table, its three sink tables (the generated DDL), and the kind's query writing the rows as the
+ * contract has them (fields as a JSON object, version = COUNT(*)), the late counts and the
+ * progress, every value written inline.
+ *
+ * No STATE_TTL hints (the generated job has some: per kind, how long idle state lives, in
+ * processing time): over a bench run (minutes) no state expires under either, so the outputs
+ * and the work are the same; a deployed hand-written job would need them (and for experiment's
+ * first exposures, a Top-N, which takes no hint, an aggregate instead).
+ */
+export function sameOutputsScript(kind, generated = generatedScript(kind)) {
+  return `-- Hand-written ${kind}, the generated job's outputs (the same three tables and records):
+-- the job settings of the generated script (the same for every variant)
+${settingsOf(generated)}
+
+${EVENTS_TABLE}
+
+-- the generated script's sink tables
+${sinkTablesOf(generated)}
+
+${progress(KINDS[kind].member.id)}
+
+${KINDS[kind].same(KINDS[kind].member.id)}
+`;
+}
+
+/** Every variant's script of a kind. */
+function scriptsOf(kind) {
+  const generated = generatedScript(kind);
+  return { generated, same: sameOutputsScript(kind, generated), hand: handWrittenScript(kind, generated), ...diagnosticScripts(generated) };
+}
+
+/**
+ * The variants a run can be of: the generated script, the hand-written one with its outputs
+ * (the goal's comparison), the bare hand-written query (what the bookkeeping costs); the last
+ * three only to see where the generated job's time goes.
+ */
 const VARIANTS = {
   generated: 'generated',
-  hand: 'hand-written',
+  same: 'hand-written, same outputs',
+  hand: 'hand-written, bare',
   'no-progress': 'generated without its progress INSERT',
   'no-late': 'generated without its late INSERT',
   'no-progress-no-late': 'generated without both',
@@ -457,14 +675,15 @@ function diagnosticsText(kinds, cpuMedian, dedup) {
 ### Where the generated job's time goes
 
 The same rounds also ran the generated script with its progress INSERT, its late-count INSERT
-or both left out (diagnostics only: the control plane never deploys these; their final rows
-are checked like the others'). Job CPU medians, in parentheses the hand-written median / this
-one; the last column counts the columns each plan carries into its Deduplicate operator (the
-dedup key included; \`java … CatalogBench --script FILE --explain\` prints a plan).
+or both left out (diagnostics only: the control plane never deploys these; their final rows,
+and the final records of the tables they still write, are checked like the others'). Job CPU
+medians, in parentheses the bare hand-written median / this one; the last column counts the
+columns each plan carries into its Deduplicate operator (the dedup key included;
+\`java … CatalogBench --script FILE --explain\` prints a plan).
 
-| Kind | Generated | Without progress | Without late counts | Without both | Hand-written | Columns into the dedup: generated / without late counts / hand-written |
-|---|---|---|---|---|---|---|
-${kinds.map((kind) => `| ${kind} | ${['generated', 'no-progress', 'no-late', 'no-progress-no-late', 'hand'].map((v) => cell(kind, v)).join(' | ')} | ${columns(kind, 'generated')} / ${columns(kind, 'no-late')} / ${columns(kind, 'hand')} |`).join('\n')}
+| Kind | Generated | Without progress | Without late counts | Without both | Hand-written, same outputs | Hand-written, bare | Columns into the dedup: generated / without late counts / same outputs / bare |
+|---|---|---|---|---|---|---|---|
+${kinds.map((kind) => `| ${kind} | ${['generated', 'no-progress', 'no-late', 'no-progress-no-late', 'same', 'hand'].map((v) => cell(kind, v)).join(' | ')} | ${['generated', 'no-late', 'same', 'hand'].map((v) => columns(kind, v)).join(' / ')} |`).join('\n')}
 
 - **The late-count INSERT can widen the dedup.** With it, two INSERTs read the pool's
   \`deduplicated\` view (through the member's rows and its late counts), and settings.sql's
@@ -473,7 +692,8 @@ ${kinds.map((kind) => `| ${kind} | ${['generated', 'no-progress', 'no-late', 'no
   what the member's query reads. Every record of the pool's event kinds then crosses the hash
   exchange into the dedup with every column the view passes on (its list comes from the
   generator; receivedAt and late included, as the members filter on them after the dedup),
-  where the hand-written dedup carries only what its query uses. It weighs most for
+  where a hand-written dedup (the same-outputs one is read by two INSERTs too) carries only
+  the columns its author lists: what the query uses. It weighs most for
   custom-sql, whose view passes on every column (summaries' \`features\` maps included) for a
   query on three of them: compare the last column's first two numbers.
 - **unique-contexts' UNNEST keeps its columns.** Its template picks the context kind's key with
@@ -485,7 +705,7 @@ ${kinds.map((kind) => `| ${kind} | ${['generated', 'no-progress', 'no-late', 'no
   source's full rows beside the dedup's branch, so the source's chained operators hand every
   decoded record to two outputs (without \`pipeline.object-reuse\`, Flink copies a record for
   each output but the last), for an aggregate of a few thousand heartbeats.
-- **What is left** (the "without both" column against the hand-written one): per result row,
+- **What is left** (the "without both" column against the bare hand-written one): per result row,
   the JSON_OBJECT of its fields, its version (a COUNT(*)) and window end; per record, the
   columns the member's views carry along (receivedAt, late: the readFrom and late filters come
   after the dedup), and the job's extra operators to deploy and compile, which "job" includes.
@@ -515,10 +735,10 @@ function classpath(work) {
 }
 
 /** One run of a script in a JVM of its own: CatalogBench's line. */
-function runOnce(cp, { input, script, columns, rowsOut }) {
+function runOnce(cp, { input, script, columns, rowsOut, recordsOut }) {
   return new Promise((resolve, reject) => {
     const args = ['-Xms3g', '-Xmx3g', ...ADD_OPENS, '-cp', cp, 'dev.flagstream.runner.bench.CatalogBench',
-      '--input', input, '--script', script, '--columns', columns.join(','), '--rows-out', rowsOut];
+      '--input', input, '--script', script, '--columns', columns.join(','), '--rows-out', rowsOut, '--records-out', recordsOut];
     const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -567,12 +787,50 @@ const median = (xs) => {
 };
 const sec = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
-function firstDifference(a, b) {
-  const left = readFileSync(a, 'utf8').split('\n');
-  const right = readFileSync(b, 'utf8').split('\n');
-  const onlyLeft = left.filter((x) => !right.includes(x)).slice(0, 5);
-  const onlyRight = right.filter((x) => !left.includes(x)).slice(0, 5);
-  return `only generated: ${JSON.stringify(onlyLeft)}\nonly hand-written: ${JSON.stringify(onlyRight)}`;
+function firstDifference(a, b, [nameA, nameB] = ['generated', 'hand-written'], table = undefined) {
+  const lines = (file) => readFileSync(file, 'utf8').split('\n').filter((l) => l && (!table || l.startsWith(`${table} `)));
+  const left = lines(a);
+  const right = new Set(lines(b));
+  const leftSet = new Set(left);
+  const onlyLeft = left.filter((x) => !right.has(x)).slice(0, 5);
+  const onlyRight = [...right].filter((x) => !leftSet.has(x)).slice(0, 5);
+  return `only ${nameA}: ${JSON.stringify(onlyLeft)}\nonly ${nameB}: ${JSON.stringify(onlyRight)}`;
+}
+
+/** The sink tables whose full final records a variant writes: those compared with the generated script's. */
+const TABLES = {
+  generated: ['result_rows', 'result_late', 'result_progress'],
+  same: ['result_rows', 'result_late', 'result_progress'],
+  hand: [],
+  'no-progress': ['result_rows', 'result_late'],
+  'no-late': ['result_rows', 'result_progress'],
+  'no-progress-no-late': ['result_rows'],
+};
+
+/**
+ * The full-records check of a run: the final records of every sink table it writes (every
+ * column, `fields` as text, the changelog applied) must be those of the first run (any variant,
+ * any round) that wrote that table; the generated script and the same-outputs one write all
+ * three, and none may be empty (the check would then compare nothing). Throws, loudly.
+ */
+function checkRecords(kind, run, earlier) {
+  const label = (r) => `${VARIANTS[r.variant]} (round ${r.round + 1})`;
+  const written = Object.keys(run.tables ?? {});
+  const extra = written.filter((t) => !TABLES[run.variant].includes(t) && run.variant !== 'hand');
+  if (extra.length) throw new Error(`catalog: ${kind}: ${label(run)} wrote records of ${extra.join(', ')}, which it should not`);
+  for (const table of TABLES[run.variant]) {
+    const mine = run.tables?.[table];
+    if (!mine && (run.variant === 'generated' || run.variant === 'same')) {
+      throw new Error(`catalog: ${kind}: ${label(run)} wrote no final record to ${table}: the outputs check would compare nothing (more BENCH_CATALOG_RECORDS?)`);
+    }
+    const reference = earlier.find((r) => r !== run && TABLES[r.variant].includes(table));
+    if (!reference) continue;
+    const theirs = reference.tables?.[table];
+    if (mine?.digest !== theirs?.digest || mine?.records !== theirs?.records) {
+      throw new Error(`catalog: ${kind}: ${table}: ${label(run)} has other final records than ${label(reference)}: ${mine?.records ?? 0} vs ${theirs?.records ?? 0}\n`
+        + firstDifference(reference.recordsOut, run.recordsOut, [label(reference), label(run)], table));
+    }
+  }
 }
 
 /**
@@ -585,7 +843,7 @@ export async function catalogBench({ say = (l) => console.log(`[bench] ${l}`) } 
   const kinds = (process.env.BENCH_CATALOG_KINDS ?? Object.keys(KINDS).join(',')).split(',');
   for (const k of kinds) if (!KINDS[k]) throw new Error(`catalog: unknown kind ${k}; kinds: ${Object.keys(KINDS).join(', ')}`);
   const diagnose = process.env.BENCH_CATALOG_DIAGNOSE !== 'none';
-  const variants = diagnose ? Object.keys(VARIANTS) : ['generated', 'hand'];
+  const variants = diagnose ? Object.keys(VARIANTS) : ['generated', 'same', 'hand'];
   if (!existsSync(join(ROOT, 'node_modules/typescript'))) await bootstrap(); // a fresh clone: npm packages first
 
   const work = mkdtempSync(join(tmpdir(), 'flagstream-bench-catalog-'));
@@ -598,8 +856,7 @@ export async function catalogBench({ say = (l) => console.log(`[bench] ${l}`) } 
     say(`catalog: ${stats.records} records (${Object.entries(stats.byKind).map(([k, n]) => `${n} ${k}`).join(', ')}, ${stats.heartbeats} heartbeats; ${stats.duplicates} redelivered, ${stats.late} late)`);
     const scripts = {};
     for (const kind of kinds) {
-      const generated = generatedScript(kind);
-      const all = { generated, hand: handWrittenScript(kind, generated), ...diagnosticScripts(generated) };
+      const all = scriptsOf(kind);
       scripts[kind] = {};
       for (const variant of variants) {
         scripts[kind][variant] = join(work, `${kind}.${variant}.sql`);
@@ -615,14 +872,19 @@ export async function catalogBench({ say = (l) => console.log(`[bench] ${l}`) } 
         const shift = (round + kinds.indexOf(kind)) % variants.length;
         for (const variant of [...variants.slice(shift), ...variants.slice(0, shift)]) {
           const rowsOut = join(work, `${kind}.${variant}.${round}.rows`);
-          const r = await runOnce(cp, { input, script: scripts[kind][variant], columns: KINDS[kind].columns, rowsOut });
-          runs[kind].push({ variant, round, ...r, rowsOut });
-          say(`catalog: round ${round + 1}/${rounds} ${kind} ${VARIANTS[variant]}: job ${sec(r.netRuntimeMs)}, CPU ${sec(r.jobCpuMs)}, wall ${sec(r.wallMs)}; ${r.rows} rows from ${r.outputRecords} output records`);
+          const recordsOut = join(work, `${kind}.${variant}.${round}.records`);
+          const r = await runOnce(cp, { input, script: scripts[kind][variant], columns: KINDS[kind].columns, rowsOut, recordsOut });
+          const run = { variant, round, ...r, rowsOut, recordsOut };
+          runs[kind].push(run);
+          const counts = TABLES[variant].map((t) => `${r.tables?.[t]?.records ?? 0} ${t}`).join(', ');
+          say(`catalog: round ${round + 1}/${rounds} ${kind} ${VARIANTS[variant]}: job ${sec(r.netRuntimeMs)}, CPU ${sec(r.jobCpuMs)}, wall ${sec(r.wallMs)}; ${r.rows} rows from ${r.outputRecords} output records${counts ? ` (final records: ${counts})` : ''}`);
           // the same final rows for every variant and round, else the comparison means nothing
           const first = runs[kind][0];
           if (r.digest !== first.digest || r.rows !== first.rows) {
-            throw new Error(`catalog: ${kind}: ${VARIANTS[variant]} (round ${round + 1}) has other rows than ${VARIANTS[first.variant]} (round ${first.round + 1}): ${r.rows} vs ${first.rows}\n${firstDifference(first.rowsOut, rowsOut)}`);
+            throw new Error(`catalog: ${kind}: ${VARIANTS[variant]} (round ${round + 1}) has other rows than ${VARIANTS[first.variant]} (round ${first.round + 1}): ${r.rows} vs ${first.rows}\n${firstDifference(first.rowsOut, rowsOut, [VARIANTS[first.variant], VARIANTS[variant]])}`);
           }
+          // and the same full records (rows, late counts, progress) as the generated script's
+          checkRecords(kind, run, runs[kind]);
         }
       }
       load.push(loadavg()[0]);
@@ -631,24 +893,32 @@ export async function catalogBench({ say = (l) => console.log(`[bench] ${l}`) } 
     const of = (kind, variant) => runs[kind].filter((r) => r.variant === variant);
     const medianOf = (kind, variant, field) => median(of(kind, variant).map((r) => r[field]));
     const dedup = diagnose
-      ? Object.fromEntries(kinds.map((kind) => [kind, Object.fromEntries(['generated', 'no-late', 'hand'].map((v) => [v, dedupColumns(cp, scripts[kind][v])]))]))
+      ? Object.fromEntries(kinds.map((kind) => [kind, Object.fromEntries(['generated', 'no-late', 'same', 'hand'].map((v) => [v, dedupColumns(cp, scripts[kind][v])]))]))
       : {};
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
     const java = spawnSync('java', ['-version'], { encoding: 'utf8' }).stderr.split('\n')[0];
     const machine = `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${java}`;
     const number = (n) => n.toLocaleString('en-US');
+    const FIELDS = ['netRuntimeMs', 'jobCpuMs', 'wallMs'];
     const rows = kinds.map((kind) => {
       const m = (variant, field) => medianOf(kind, variant, field);
-      const ratio = Object.fromEntries(['netRuntimeMs', 'jobCpuMs', 'wallMs'].map((f) => [f, m('hand', f) / m('generated', f)]));
+      const ratioOf = (a, b) => Object.fromEntries(FIELDS.map((f) => [f, m(a, f) / m(b, f)]));
+      const ratio = ratioOf('same', 'generated'); // the goal's
+      const bare = ratioOf('hand', 'generated');
+      const bookkeeping = ratioOf('hand', 'same');
       const met = ratio.netRuntimeMs >= GOAL && ratio.jobCpuMs >= GOAL;
       const name = kind === 'experiment' ? 'experiment (and guardrail: the same SQL)' : kind;
       const cells = (variant) => `${sec(m(variant, 'netRuntimeMs'))}, ${sec(m(variant, 'jobCpuMs'))} (${sec(m(variant, 'wallMs'))})`;
+      const ratios = (x) => `${x.netRuntimeMs.toFixed(2)}×, ${x.jobCpuMs.toFixed(2)}× (${x.wallMs.toFixed(2)}×)`;
       const list = (variant, field) => of(kind, variant).map((r) => (r[field] / 1000).toFixed(1)).join(', ');
       const every = (variant) => `job ${list(variant, 'netRuntimeMs')} s, CPU ${list(variant, 'jobCpuMs')} s, wall ${list(variant, 'wallMs')} s, ${number(m(variant, 'outputRecords'))} output records`;
+      const generated = of(kind, 'generated')[0];
+      const records = ['result_rows', 'result_late', 'result_progress'].map((t) => number(generated.tables?.[t]?.records ?? 0)).join(', ');
       return {
-        kind, ratio, met,
-        line: `| ${name} | ${number(of(kind, 'generated')[0].rows)} | ${cells('generated')} | ${cells('hand')} | ${ratio.netRuntimeMs.toFixed(2)}×, ${ratio.jobCpuMs.toFixed(2)}× (${ratio.wallMs.toFixed(2)}×) | ≥ ${GOAL}× | ${met ? 'yes' : '**no**'} |`,
-        every: `- ${kind}: generated ${every('generated')}; hand-written ${every('hand')}`,
+        kind, ratio, bare, bookkeeping, met,
+        line: `| ${name} | ${records} | ${cells('generated')} | ${cells('same')} | ${ratios(ratio)} | ≥ ${GOAL}× | ${met ? 'yes' : '**no**'} |`,
+        bareLine: `| ${kind} | ${cells('hand')} | ${ratios(bare)} | ${ratios(bookkeeping)} |`,
+        every: `- ${kind}: generated ${every('generated')}; hand-written, same outputs ${every('same')}; hand-written, bare ${every('hand')}`,
       };
     });
     const today = new Date().toISOString().slice(0, 10);
@@ -659,43 +929,72 @@ export async function catalogBench({ say = (l) => console.log(`[bench] ${l}`) } 
 Measured on ${today}, ${machine}, load average ${load[0].toFixed(1)} when it began (${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} between rounds).
 Per kind, the script the control plane generates for one analysis (generatePoolSql: a pool of
 one, as it deploys an analysis; tenant \`${TENANT}\`) against the query a person would write by
-hand for the same result, over the same input: ${number(stats.records)} records as the events
+hand for the same outputs, over the same input: ${number(stats.records)} records as the events
 API writes them (${Object.entries(stats.byKind).map(([k, n]) => `${number(n)} ${k}`).join(', ')}, ${number(stats.heartbeats)} heartbeats;
 three tenants, 70 % of the payloads \`${TENANT}\`'s; ${number(stats.duplicates)} records delivered twice, ${number(stats.late)} late),
 played as fast as the job takes them by the test-only replay connector, on a MiniCluster at
 parallelism 1, a fresh JVM per run (bench/catalog.mjs, flink-sql/runner/src/test/java/dev/flagstream/runner/bench/CatalogBench.java).
 ${plural(rounds, 'round')}; in each, per kind, one run of every variant, the order rotating.
 
+The variants, all with the generated script's job settings (its SET lines: state TTL,
+mini-batches of 1 s / 1000 rows) and the same \`events\` table (the generated DDL's columns and
+JSON options: every record is decoded alike):
+
+- **Generated**: the control plane's script, its Kinesis connectors swapped for the replay
+  connector and nothing else changed.
+- **Hand-written, same outputs**: what a person would write by hand for exactly the generated
+  job's outputs: its three sink tables (the generated DDL), one dedup of the tenant's events
+  by (environment, payloadId, eventIndex) on first arrival, the kind's query with its literals
+  inline (no pool, no per-member views, no UNION ALL), writing its rows as the contract has them
+  (\`fields\` a JSON_OBJECT of the dimensions and measures, \`version\` = COUNT(*), the window's
+  start and end), the late events per minute received and the newest heartbeat per shard.
+  Every run's final records of the three tables (the changelog applied; every column,
+  \`fields\` as text) are checked to be identical to the generated script's.
+- **Hand-written, bare**: the kind's aggregate alone, into a table of its own (typed columns; no
+  late counts, no progress, no versions, no readFrom filter). Every run's final rows, projected
+  on the kind's result columns, are checked to be the same for every variant and round.
+
+**Why the goal is judged against the same-outputs query.** Issue 7 asks for the generated SQL
+against "a hand-written query doing the same on the same input". Every Flagstream analysis
+must write its rows in the one \`result_rows\` shape with their versions, its late counts and
+its progress (docs/counting.md, docs/catalog.md): a query without them does not do the same,
+and its ratio charges the contract's bookkeeping to the generator. The same-outputs query
+does exactly that work, written plainly by hand, so its ratio is what the generator itself
+costs; the bare query only shows what the bookkeeping costs.
+
 - **job**: the job's own runtime (Flink's net runtime: deploying its tasks, reading, computing
   and writing every record); **CPU**: the JVM's CPU time over the same span (every thread; less
   sensitive than a time to other work on a shared machine); **wall**: from a fresh
   TableEnvironment to the job's end, i.e. also parsing and planning the script in a cold JVM
   and starting the MiniCluster (one-off costs of a long-running job). Medians; every run below.
-- **Ratio** = hand-written median / generated median, job, CPU (wall): ≥ 0.9 means the
-  generated SQL is at most ~11 % slower. **Met?** when both the job and the CPU ratio are.
-- The same work on both sides: the same \`events\` table (the generated DDL's columns and JSON
-  options: every record is decoded alike), a dedup by (environment, payloadId, eventIndex) on
-  first arrival, late events left out, the generated script's job settings (state TTL,
-  mini-batches of 1 s / 1000 rows). Every run's final rows (its changelog applied, projected on
-  the kind's result columns) are checked to be the same for both variants and every round.
-- What only the generated job does: it also writes progress (the newest heartbeat per shard)
-  and late counts, keeps its rows' fields as JSON text with a version and a window end, and
-  filters on readFrom.
+- **Ratio** = hand-written (same outputs) median / generated median, job, CPU (wall): ≥ 0.9
+  means the generated SQL is at most ~11 % slower. **Met?** when both the job and the CPU ratio are.
 
 Analyses: flag-evaluations \`{ window: '1m' }\` (by flag and variation); unique-contexts
 \`{ window: '1m' }\` (users, every event that carries a context); flag-usage \`{}\` (7 d: 1 h
 buckets); experiment \`{ flagKey: '${EXPERIMENT_FLAG}', metric: { eventKey: '${METRIC}', type: 'value' } }\`; custom-sql
 \`${CUSTOM_QUERY}\`.
 
-| Kind (${number(stats.records)} records) | Result rows | Generated: job, CPU (wall) | Hand-written: job, CPU (wall) | Ratio: job, CPU (wall) | Goal | Met? |
+| Kind (${number(stats.records)} records) | Final records: rows, late, progress | Generated: job, CPU (wall) | Hand-written, same outputs: job, CPU (wall) | Ratio: job, CPU (wall) | Goal | Met? |
 |---|---|---|---|---|---|---|
 ${rows.map((r) => r.line).join('\n')}
+
+### What the bookkeeping costs (not the goal's comparison)
+
+The bare hand-written query against the generated script and against the same-outputs one:
+what writing rows as JSON with versions and window ends, the late counts and the progress
+cost (in the second ratio, all of them written by hand).
+
+| Kind | Hand-written, bare: job, CPU (wall) | Ratio bare / generated: job, CPU (wall) | Ratio bare / same outputs: job, CPU (wall) |
+|---|---|---|---|
+${rows.map((r) => r.bareLine).join('\n')}
 
 Every run (in round order):
 ${rows.map((r) => r.every).join('\n')}
 ${diagnose ? diagnosticsText(kinds, (kind, variant) => medianOf(kind, variant, 'jobCpuMs'), dedup) : ''}${CATALOG_END}`;
     writeBlock(block);
-    say(`catalog: hand-written / generated, job, CPU (wall): ${rows.map((r) => `${r.kind} ${r.ratio.netRuntimeMs.toFixed(2)}×, ${r.ratio.jobCpuMs.toFixed(2)}× (${r.ratio.wallMs.toFixed(2)}×)`).join('; ')}`);
+    say(`catalog: hand-written (same outputs) / generated, job, CPU (wall): ${rows.map((r) => `${r.kind} ${r.ratio.netRuntimeMs.toFixed(2)}×, ${r.ratio.jobCpuMs.toFixed(2)}× (${r.ratio.wallMs.toFixed(2)}×)`).join('; ')}`);
+    say(`catalog: not the goal's: hand-written (bare) / generated: ${rows.map((r) => `${r.kind} ${r.bare.netRuntimeMs.toFixed(2)}×, ${r.bare.jobCpuMs.toFixed(2)}× (${r.bare.wallMs.toFixed(2)}×)`).join('; ')}`);
     ok = true;
     return { rows, block, stats };
   } finally {
@@ -719,13 +1018,11 @@ function writeBlock(block) {
 }
 
 if (process.argv[1] === new URL(import.meta.url).pathname) {
-  // `node bench/catalog.mjs scripts <dir>`: writes every kind's two scripts there, to read or run by hand
+  // `node bench/catalog.mjs scripts <dir>`: writes every kind's scripts (every variant) there, to read or run by hand
   const [command, dir] = process.argv.slice(2);
   if (command === 'scripts' && dir) {
     for (const kind of Object.keys(KINDS)) {
-      const generated = generatedScript(kind);
-      const all = { generated, hand: handWrittenScript(kind, generated), ...diagnosticScripts(generated) };
-      for (const [variant, sql] of Object.entries(all)) writeFileSync(join(dir, `${kind}.${variant}.sql`), sql);
+      for (const [variant, sql] of Object.entries(scriptsOf(kind))) writeFileSync(join(dir, `${kind}.${variant}.sql`), sql);
     }
   } else if (command === 'input' && dir) {
     console.log(await writeInput(join(dir, 'events.jsonl'), Number(process.env.BENCH_CATALOG_RECORDS ?? 300_000)));

@@ -36,7 +36,8 @@ import java.util.TreeMap;
  * MiniCluster over a file of event records (one JSON record a line, as the events API writes
  * them to the stream), to completion, and prints one line:
  *
- * <pre>CATALOG-BENCH {"wallMs":…,"prepareMs":…,"netRuntimeMs":…,"jobCpuMs":…,"cpuMs":…,"inputRecords":…,"outputRecords":…,"rows":…,"digest":"…"}</pre>
+ * <pre>CATALOG-BENCH {"wallMs":…,"prepareMs":…,"netRuntimeMs":…,"jobCpuMs":…,"cpuMs":…,"inputRecords":…,"outputRecords":…,"rows":…,"digest":"…",
+ *   "tables":{"result_rows":{"records":…,"digest":"…"},"result_late":{…},"result_progress":{…}}}</pre>
  *
  * wallMs = from a fresh TableEnvironment to the job's end (parsing the script, planning, the
  * MiniCluster's start, the run); netRuntimeMs = the job's own runtime as Flink reports it;
@@ -48,10 +49,18 @@ import java.util.TreeMap;
  * JSON merged in) and projected on --columns, values normalised (numbers by value, ISO
  * timestamps as epoch ms). digest = SHA-256 of those rows sorted; --rows-out writes them.
  *
+ * <p>And the full final records, per sink table: the same changelog applied as a multiset of
+ * whole records (every column of the sink, exactly as the format wrote it: a row's `fields`
+ * text, its version, its window; the late counts; the progress), the table told by its columns
+ * (fields: result_rows, bucketStart: result_late, progressAt: result_progress; any other sink:
+ * "other"). tables = per table the number of final records and the SHA-256 of them sorted;
+ * --records-out writes them ("table record" or "table record ×n" a line). A hand-written job
+ * that produces the generated job's outputs has the same three digests.
+ *
  * <p>Not a test: a main, run by bench/catalog.mjs with the test classpath (`java -cp
  * target/test-classes:target/classes:&lt;mvn dependency:build-classpath&gt;`), never by surefire.
  *
- * <pre>--input FILE --script FILE --columns a,b,c [--rows-out FILE] [--parallelism N]
+ * <pre>--input FILE --script FILE --columns a,b,c [--rows-out FILE] [--records-out FILE] [--parallelism N]
  * --script FILE --explain       (prints the script's plan, runs nothing)</pre>
  */
 public final class CatalogBench {
@@ -65,6 +74,7 @@ public final class CatalogBench {
         Path input = null;
         Path script = null;
         Path rowsOut = null;
+        Path recordsOut = null;
         List<String> columns = null;
         int parallelism = 1;
         boolean explain = false;
@@ -81,6 +91,9 @@ public final class CatalogBench {
                     break;
                 case "--rows-out":
                     rowsOut = Path.of(args[++i]);
+                    break;
+                case "--records-out":
+                    recordsOut = Path.of(args[++i]);
                     break;
                 case "--explain":
                     explain = true;
@@ -100,7 +113,7 @@ public final class CatalogBench {
             System.exit(0);
         }
         if (input == null || script == null || columns == null) {
-            throw new IllegalArgumentException("usage: --input FILE --script FILE --columns a,b,c [--rows-out FILE] [--parallelism N]");
+            throw new IllegalArgumentException("usage: --input FILE --script FILE --columns a,b,c [--rows-out FILE] [--records-out FILE] [--parallelism N]");
         }
 
         List<Object> records = new ArrayList<>();
@@ -140,6 +153,23 @@ public final class CatalogBench {
         if (rowsOut != null) {
             Files.write(rowsOut, rows, StandardCharsets.UTF_8);
         }
+        Map<String, List<String>> tables = records(output);
+        ObjectNode tablesNode = JSON.createObjectNode();
+        List<String> allRecords = new ArrayList<>();
+        for (Map.Entry<String, List<String>> t : tables.entrySet()) {
+            MessageDigest tableSha = MessageDigest.getInstance("SHA-256");
+            for (String r : t.getValue()) {
+                tableSha.update(r.getBytes(StandardCharsets.UTF_8));
+                tableSha.update((byte) '\n');
+                allRecords.add(t.getKey() + " " + r);
+            }
+            ObjectNode tableNode = tablesNode.putObject(t.getKey());
+            tableNode.put("records", t.getValue().size());
+            tableNode.put("digest", HexFormat.of().formatHex(tableSha.digest()));
+        }
+        if (recordsOut != null) {
+            Files.write(recordsOut, allRecords, StandardCharsets.UTF_8);
+        }
         ObjectNode line = JSON.createObjectNode();
         line.put("wallMs", (end - start) / 1_000_000);
         line.put("prepareMs", (prepared - start) / 1_000_000);
@@ -152,6 +182,7 @@ public final class CatalogBench {
         line.put("outputRecords", output.size());
         line.put("rows", rows.size());
         line.put("digest", HexFormat.of().formatHex(sha.digest()));
+        line.set("tables", tablesNode);
         System.out.println("CATALOG-BENCH " + JSON.writeValueAsString(line));
         System.out.flush();
         // the MiniCluster's non-daemon threads may linger after the job: this JVM is done
@@ -188,6 +219,46 @@ public final class CatalogBench {
             }
         }
         return rows;
+    }
+
+    /**
+     * The full final records per sink table: the changelog applied as a multiset of whole records
+     * (`after` / `before` as written, re-serialised by one ObjectMapper: field order and values
+     * as the format wrote them), each table's sorted, each "record" or "record ×n".
+     */
+    static Map<String, List<String>> records(List<ReplayConnector.Output> output) throws IOException {
+        Map<String, Map<String, Integer>> multisets = new TreeMap<>();
+        for (ReplayConnector.Output o : output) {
+            JsonNode record = JSON.readTree(o.data);
+            String op = record.get("op").asText();
+            boolean add;
+            if (op.equals("c") || op.equals("r")) {
+                add = true;
+            } else if (op.equals("d")) {
+                add = false;
+            } else {
+                throw new IllegalStateException("unexpected Debezium op " + op + ": " + o.data);
+            }
+            JsonNode payload = add ? record.get("after") : record.get("before");
+            String table = payload.has("fields") ? "result_rows"
+                    : payload.has("bucketStart") ? "result_late"
+                    : payload.has("progressAt") ? "result_progress"
+                    : "other";
+            multisets.computeIfAbsent(table, k -> new HashMap<>())
+                    .merge(JSON.writeValueAsString(payload), add ? 1 : -1, Integer::sum);
+        }
+        Map<String, List<String>> tables = new TreeMap<>();
+        for (Map.Entry<String, Map<String, Integer>> t : multisets.entrySet()) {
+            List<String> lines = new ArrayList<>();
+            for (Map.Entry<String, Integer> e : new TreeMap<>(t.getValue()).entrySet()) {
+                int n = e.getValue();
+                if (n != 0) {
+                    lines.add(n == 1 ? e.getKey() : e.getKey() + " ×" + n);
+                }
+            }
+            tables.put(t.getKey(), lines);
+        }
+        return tables;
     }
 
     /** A generated row: its `fields` (JSON text) merged into the row; a hand-written row as it is. */
