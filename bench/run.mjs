@@ -3,7 +3,7 @@
 //
 // `npm run bench -- freshness` (or any of the section names below) runs only those
 // sections; a partial run rewrites only its own part of docs/benchmarks.md (the
-// freshness, managed-flink and pools blocks), or prints its rows when they belong to the main table.
+// freshness, managed-flink, pools and lake blocks), or prints its rows when they belong to the main table.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
@@ -15,12 +15,13 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { bootstrap, ROOT } from '../scripts/bootstrap.mjs';
 import { managedFlinkEnv, standInCommand, startStack } from '../scripts/local-stack.mjs';
 import { poolsBench } from './pools.mjs';
+import { lakeBench, lakeBlock, LAKE_END, LAKE_START } from './lake.mjs';
 import { catalogBench } from './catalog.mjs';
 
 const PORTS = { api: 28080, kinesis: 24568, kinesisTls: 24567, flink: 28081, validator: 28082 };
 /** The managed-flink section's own processes: the stand-in and a second control plane on the same stack. */
 const MANAGED_PORTS = { standIn: 28083, api: 28084 };
-const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness', 'managed-flink', 'pools', 'catalog'];
+const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness', 'managed-flink', 'lake', 'pools', 'catalog'];
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of asked) if (!SECTIONS.includes(name)) throw new Error(`unknown bench section "${name}"; sections: ${SECTIONS.join(', ')}`);
 const wanted = (name) => asked.length === 0 || asked.includes(name);
@@ -316,6 +317,8 @@ const rows = [];
 let freshnessRows;
 let managedFlinkRows;
 let poolsRows;
+/** The lake section's measurements (bench/lake.mjs writes its block). */
+let lakeResult;
 /** The 1-minute load average when the pools section began. */
 let poolsLoad;
 /** The 1-minute load average when the freshness section began (a shared machine: other work shows here). */
@@ -408,6 +411,10 @@ try {
   rows.push(['Stack start to ready (`npm start` after the build)', `${s(readyMs)} (emulator ${s(stack.timings.emulator)}, Flink ${s(stack.timings.flink)}, validator warm-up ${s(stack.timings.validator)})`]);
   if (fullRun) rows.push(['Memory after the run, 3 jobs deployed', `Flink + validator JVM ${rssMiB(stack.pids.flink).toFixed(0)} MiB, control plane ${rssMiB(stack.pids['control-plane']).toFixed(0)} MiB, emulator ${rssMiB(stack.pids.kinesis).toFixed(0)} MiB (RSS)`]);
 
+  // The data lake (bench/lake.mjs): throughput into the lake vs the stream, and backfill from the
+  // lake vs the stream (before pools, which leaves its 100 analyses running).
+  if (wanted('lake')) lakeResult = await lakeBench({ api, say, admin: ADMIN, stack });
+
   // 7. Pools: 100 analyses sharing at most FLAGSTREAM_MAX_POOLS jobs, and one added among them
   // (last: it leaves the stack with many pool restarts behind it; the memory row above is before it).
   if (wanted('pools')) {
@@ -474,6 +481,7 @@ const previous = (() => {
 })();
 const previousFreshness = previous.includes(FRESHNESS_START) ? previous.slice(previous.indexOf(FRESHNESS_START), previous.indexOf(FRESHNESS_END) + FRESHNESS_END.length) : undefined;
 const previousManaged = previous.includes(MANAGED_START) ? previous.slice(previous.indexOf(MANAGED_START), previous.indexOf(MANAGED_END) + MANAGED_END.length) : undefined;
+const previousLake = previous.includes(LAKE_START) ? previous.slice(previous.indexOf(LAKE_START), previous.indexOf(LAKE_END) + LAKE_END.length) : undefined;
 const previousPools = previous.includes(POOLS_START) ? previous.slice(previous.indexOf(POOLS_START), previous.indexOf(POOLS_END) + POOLS_END.length) : undefined;
 
 let text;
@@ -491,6 +499,8 @@ ${managedFlinkRows ? managedBlock(managedFlinkRows) : previousManaged ?? ''}
 
 ${poolsRows ? poolsBlock(poolsRows) : previousPools ?? ''}
 
+${lakeResult ? lakeBlock(lakeResult, { today, machine }) : previousLake ?? ''}
+
 Known limit of the local stack, measured by hand on 2026-11-25 (not by this script):
 the emulator (kinesis-local) slows down as its streams fill. One PutRecords of 500
 records took 0.4 s on an empty stream and 3–5 s (median 3.1 s) once the stream held
@@ -499,7 +509,7 @@ emulator's own time (the ratio above), so ingest figures here measure the emulat
 not Flagstream; the events API at scale needs the real Kinesis or a faster emulator.
 `;
 } else {
-  // A partial run keeps the rest of the page; only its own blocks (freshness, managed-flink, pools) are replaced (or added).
+  // A partial run keeps the rest of the page; only its own blocks (freshness, managed-flink, pools, lake) are replaced (or added).
   text = previous;
   const replaceBlock = (old, block) => {
     if (old) text = text.replace(old, block);
@@ -511,6 +521,7 @@ not Flagstream; the events API at scale needs the real Kinesis or a faster emula
   if (freshnessRows) replaceBlock(previousFreshness, freshnessBlock(freshnessRows));
   if (managedFlinkRows) replaceBlock(previousManaged, managedBlock(managedFlinkRows));
   if (poolsRows) replaceBlock(previousPools, poolsBlock(poolsRows));
+  if (lakeResult) replaceBlock(previousLake, lakeBlock(lakeResult, { today, machine }));
   console.log(table(rows));
 }
 writeFileSync(docPath, text);
