@@ -28,6 +28,9 @@
 --                TABLE(TUMBLE(TABLE events, DESCRIPTOR(proc_time), INTERVAL '1' MINUTE)) (also HOP,
 --                CUMULATE, SESSION) or GROUP BY TUMBLE(proc_time, INTERVAL '1' MINUTE). No event-time
 --                attribute (the job has no watermark): group by eventTime arithmetic for event-time buckets.
+-- The columns from flagKey to features come from the generator: each one the query may name
+-- (customQueryColumns: by name, `*` or NATURAL), the others NULL of their type, so that the
+-- pool's dedup carries only what its queries read.
 CREATE TEMPORARY VIEW events_{{member}} AS
 SELECT
   environment,
@@ -35,15 +38,7 @@ SELECT
   eventTime,
   TO_TIMESTAMP_LTZ(eventTime, 3) AS eventTs,
   receivedAt,
-  CASE WHEN kind = 'feature' THEN `key` END AS flagKey,
-  variation,
-  version AS flagVersion,
-  `value`,
-  CASE WHEN kind = 'custom' THEN `key` END AS eventKey,
-  metricValue,
-  contextKey,
-  contextKeys,
-  features,
+{{optionalColumns}}
   PROCTIME() AS proc_time
 FROM deduplicated
 WHERE kind IN ('feature', 'custom', 'index', 'identify', 'summary')

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSql, generatePoolSql, fill, AnalysisSpec, FlagEvaluationsParams, LakeBackfill, PoolMemberSpec, StreamSettings } from './sql-generator';
+import { customQueryColumns, generateSql, generatePoolSql, fill, AnalysisSpec, FlagEvaluationsParams, LakeBackfill, PoolMemberSpec, StreamSettings } from './sql-generator';
 import { intervalParam, parseDuration, stringParam, option } from './literals';
 import { loadTemplates, TEMPLATES_DIR } from './templates';
 
@@ -362,5 +362,24 @@ describe('SQL literals', () => {
     expect(generateSql(spec({ window: '1m' }), streams, at, templates)).not.toContain('parallelism.default');
     expect(() => generatePoolSql([custom, member('an-b', '2026-11-25T15:00:00.000Z', { window: '1m' })], streams, templates)).toThrow('custom-sql analyses share pools only with each other');
     expect(() => generatePoolSql([{ ...custom, id: "x' OR '1" }], streams, templates)).toThrow('not a UUID');
+  });
+
+  it('passes a custom query\'s dedup only the columns it can name; `*` (but COUNT(*)) or NATURAL keeps them all', () => {
+    expect(customQueryColumns("SELECT flagKey, variation, COUNT(*) AS n FROM events WHERE kind = 'feature' GROUP BY flagKey, variation")).toEqual(new Set(['flagKey', 'variation']));
+    // Names in string literals and comments name nothing; any case and backticks do.
+    expect(customQueryColumns("SELECT `METRICVALUE` FROM events -- features\n WHERE eventKey = 'contextKeys' /* value */")).toEqual(new Set(['metricValue', 'eventKey']));
+    expect(customQueryColumns('SELECT * FROM events')).toBe('all');
+    expect(customQueryColumns('SELECT metricValue * 2 FROM events')).toBe('all');
+    expect(customQueryColumns('SELECT COUNT(*) FROM events a NATURAL JOIN events b')).toBe('all');
+
+    const custom = (sql: string): PoolMemberSpec => ({ id: '0b9d3c1e-8f1a-4c2b-9d3e-1f2a3b4c5d6e', tenantKey: 'acme', kind: 'custom-sql', generation: 1, params: { sql }, readFrom: new Date('2026-11-25T15:00:00.000Z') });
+    const narrow = generatePoolSql([custom("SELECT flagKey, COUNT(*) AS n FROM events GROUP BY flagKey")], streams, templates);
+    expect(narrow).toContain('SELECT tenant, environment, kind, eventTime, receivedAt, late, `key`\nFROM (');
+    expect(narrow).toContain("  CASE WHEN kind = 'feature' THEN `key` END AS flagKey,");
+    expect(narrow).toContain('  CAST(NULL AS DOUBLE) AS metricValue,');
+    expect(narrow).toContain('  CAST(NULL AS MAP<STRING, STRING>) AS contextKeys,');
+    const wide = generatePoolSql([custom('SELECT * FROM events')], streams, templates);
+    expect(wide).toContain('SELECT tenant, environment, kind, eventTime, receivedAt, late, features, `key`, variation, version, `value`, contextKey, contextKeys, metricValue\nFROM (');
+    expect(wide).not.toContain('CAST(NULL AS');
   });
 });

@@ -112,9 +112,49 @@ function columnsOf(spec: AnalysisSpec): string[] {
     case 'experiment':
     case 'guardrail':
       return ['`key`', 'variation', 'contextKeys', 'metricValue'];
-    case 'custom-sql':
-      return DEDUP_COLUMNS;
+    case 'custom-sql': {
+      const named = customQueryColumns(spec.params.sql);
+      return CUSTOM_VIEW_COLUMNS.filter((c) => named === 'all' || named.has(c.name)).map((c) => c.from);
+    }
   }
+}
+
+/**
+ * The custom-sql `events` view's columns past the base ones (custom-sql.sql): the view column,
+ * its expression over `deduplicated`, the dedup column it reads and its type (for a NULL when the
+ * query cannot name it).
+ */
+const CUSTOM_VIEW_COLUMNS = [
+  { name: 'flagKey', expression: "CASE WHEN kind = 'feature' THEN `key` END", from: '`key`', type: 'STRING' },
+  { name: 'variation', expression: 'variation', from: 'variation', type: 'BIGINT' },
+  { name: 'flagVersion', expression: 'version', from: 'version', type: 'BIGINT' },
+  { name: 'value', expression: '`value`', from: '`value`', type: 'STRING' },
+  { name: 'eventKey', expression: "CASE WHEN kind = 'custom' THEN `key` END", from: '`key`', type: 'STRING' },
+  { name: 'metricValue', expression: 'metricValue', from: 'metricValue', type: 'DOUBLE' },
+  { name: 'contextKey', expression: 'contextKey', from: 'contextKey', type: 'STRING' },
+  { name: 'contextKeys', expression: 'contextKeys', from: 'contextKeys', type: 'MAP<STRING, STRING>' },
+  {
+    name: 'features', expression: 'features', from: 'features',
+    type: 'MAP<STRING, ROW<counters ARRAY<ROW<variation BIGINT, version BIGINT, `count` BIGINT, `unknown` BOOLEAN>>>>',
+  },
+];
+
+/**
+ * The optional `events` columns a custom query can read, or 'all'. Conservative, for the dedup's
+ * width only (the runner's sandbox parses the query for what it allows): a column is read only
+ * where its name appears as a word (any case, outside string literals and comments), and every
+ * column where the query says `*` (other than COUNT(*)) or NATURAL (a join on all common columns).
+ * A column wrongly left out fails the query's planning loudly (validated before deploy), never
+ * silently.
+ */
+export function customQueryColumns(sql: string): Set<string> | 'all' {
+  const code = sql
+    .replace(/'(?:[^']|'')*'/g, "''") // string literals ('' escapes a quote)
+    .replace(/--[^\n]*/g, ' ')
+    .replace(/\/\*[\s\S]*?\*\//g, ' ');
+  if (/\*/.test(code.replace(/\bcount\s*\(\s*\*\s*\)/gi, 'count(1)')) || /\bnatural\b/i.test(code)) return 'all';
+  const words = new Set((code.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []).map((w) => w.toLowerCase()));
+  return new Set(CUSTOM_VIEW_COLUMNS.map((c) => c.name).filter((name) => words.has(name.toLowerCase())));
 }
 
 /** unique-contexts counts only feature events when its rows are per flag or variation, or flags are chosen. */
@@ -299,14 +339,17 @@ function memberViews(spec: PoolMemberSpec, index: number, readFromMs: number, ho
         cumulativeTtl: durationOption(CUMULATIVE_TTL_MS),
       });
     }
-    case 'custom-sql':
+    case 'custom-sql': {
+      const named = customQueryColumns(spec.params.sql);
       return fill(templates.kinds['custom-sql'], {
         ...common,
+        optionalColumns: CUSTOM_VIEW_COLUMNS.map((c) => `  ${named === 'all' || named.has(c.name) ? c.expression : `CAST(NULL AS ${c.type})`} AS ${c.name === 'value' ? '`value`' : c.name},`).join('\n'),
         analysisUuid: uuid(spec.id),
         generationNumber: intParam(nonNegative(spec.generation, 'generation')),
         // The runner decodes, parses and checks the query with Flink's parser (its sandbox): it never appears as text here.
         query: Buffer.from(spec.params.sql, 'utf8').toString('base64'),
       });
+    }
   }
 }
 

@@ -37,6 +37,17 @@ public final class CustomSqlScript {
             "  'debezium-json.timestamp-format.standard' = 'ISO-8601'");
     /** The columns the dedup passes on to custom-sql members: all of them (sql-generator.ts columnsOf). */
     public static final String COLUMNS = "tenant, environment, kind, eventTime, receivedAt, late, features, `key`, variation, version, `value`, contextKey, contextKeys, metricValue";
+    /** Every optional column of the member's `events` view, as the generator writes them for a query that may read all (`SELECT *`). */
+    public static final String OPTIONAL_COLUMNS = String.join("\n",
+            "  CASE WHEN kind = 'feature' THEN `key` END AS flagKey,",
+            "  variation AS variation,",
+            "  version AS flagVersion,",
+            "  `value` AS `value`,",
+            "  CASE WHEN kind = 'custom' THEN `key` END AS eventKey,",
+            "  metricValue AS metricValue,",
+            "  contextKey AS contextKey,",
+            "  contextKeys AS contextKeys,",
+            "  features AS features,");
     /** The event kinds a custom-sql member reads (sql-generator.ts eventKindsOf). */
     public static final String KINDS = "'index', 'identify', 'feature', 'custom', 'summary'";
 
@@ -123,6 +134,7 @@ public final class CustomSqlScript {
         values.put("analysisUuid", m.id);
         values.put("generationNumber", String.valueOf(m.generation));
         values.put("query", Base64.getEncoder().encodeToString(m.sql.getBytes(StandardCharsets.UTF_8)));
+        values.put("optionalColumns", OPTIONAL_COLUMNS);
         return fill(template("custom-sql.sql"), values);
     }
 
