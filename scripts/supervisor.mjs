@@ -124,16 +124,24 @@ export function createSupervisor({ logsDir, pidsFile, log = (line) => console.lo
       try {
         process.kill(-child.pid, 'SIGTERM');
       } catch {}
-      await new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          try {
-            process.kill(-child.pid, 'SIGKILL');
-          } catch {}
-          resolve();
-        }, 10000);
-        if (!service.alive) return (clearTimeout(timer), resolve());
-        child.once('exit', () => (clearTimeout(timer), resolve()));
+      // SIGTERM, then SIGKILL after 10 s; either way stop() returns only once the process has
+      // ended (a port of a killed process is free only then).
+      const exited = new Promise((resolve) => {
+        if (!service.alive) return resolve();
+        child.once('exit', () => resolve());
       });
+      let timer;
+      const killed = new Promise((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), 10000);
+      });
+      if ((await Promise.race([exited, killed])) === 'timeout') {
+        log(`${service.name} did not stop within 10 s of SIGTERM; killing it`);
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {}
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      }
+      clearTimeout(timer);
     }
     for (const service of services) service.out.end();
     if (pidsFile) rmSync(pidsFile, { force: true });

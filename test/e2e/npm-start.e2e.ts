@@ -83,7 +83,7 @@ describe('npm start', () => {
       running.kill('SIGKILL');
       await exited(running);
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!process.env.FLAGSTREAM_KEEP_TEST_DATA) rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('prints ready, stops everything on a signal, and keeps its state across a restart', async () => {
@@ -102,7 +102,7 @@ describe('npm start', () => {
 
     first.child.kill('SIGTERM');
     expect(await exited(first.child)).toBe(0);
-    for (const port of Object.values(PORTS)) expect(await listening(port)).toBe(false);
+    for (const [name, port] of Object.entries(PORTS)) expect({ name, listening: await listening(port) }).toEqual({ name, listening: false });
 
     const second = await start(dataDir);
     running = second.child;
@@ -113,6 +113,6 @@ describe('npm start', () => {
 
     second.child.kill('SIGINT');
     expect(await exited(second.child)).toBe(0);
-    for (const port of Object.values(PORTS)) expect(await listening(port)).toBe(false);
+    for (const [name, port] of Object.entries(PORTS)) expect({ name, listening: await listening(port) }).toEqual({ name, listening: false });
   });
 });

@@ -20,6 +20,8 @@ export const LAKE_FILE_PREFIX = 'flagstream-lake-';
 export const LAKE_FILE_EXTENSION = '.json.gz';
 /** A flush comes early once this much is buffered; reading pauses while a failing flush keeps it there. */
 export const MAX_BUFFER_BYTES = 8 * 1024 * 1024;
+/** How long a stop waits for a read in flight before its last commit. */
+const SHUTDOWN_WAIT_MS = 3000;
 /** How often the events stream is read (at most; never more often than the flush). */
 const POLL_MS = 1000;
 /** GetRecords calls per shard and pass while the shard is behind, and records per call (Kinesis' maximum). */
@@ -95,6 +97,7 @@ export class LakeWriter implements OnApplicationBootstrap, OnApplicationShutdown
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private running?: Promise<void>;
+  private flushing?: Promise<boolean>;
   private lastFlushAt = Date.now();
   private lastPruneAt = -Infinity;
   private pollFailing = false;
@@ -162,7 +165,9 @@ export class LakeWriter implements OnApplicationBootstrap, OnApplicationShutdown
     if (!this.config.lakeEnabled || this.stopped) return;
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    // A read in flight when the stream client closed may never settle: wait a little, not forever
+    // (what it read is not committed, and is read again after the restart).
+    await Promise.race([this.running, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_WAIT_MS).unref())]);
     // The stream client may be gone by now (StreamService closes it first); the store and the disk are not.
     await this.flush();
   }
@@ -312,7 +317,14 @@ export class LakeWriter implements OnApplicationBootstrap, OnApplicationShutdown
    * flush are deleted, the lines stay buffered and the positions where they were, and the next
    * flush tries again. Resolves true when everything read is committed.
    */
-  async flush(): Promise<boolean> {
+  /** One flush at a time (a stop's last one may come while a pass's is still writing). */
+  flush(): Promise<boolean> {
+    const next = (this.flushing ?? Promise.resolve(true)).then(() => this.flushOnce());
+    this.flushing = next.catch(() => false);
+    return next;
+  }
+
+  private async flushOnce(): Promise<boolean> {
     this.lastFlushAt = Date.now();
     const moved = [...this.shards.entries()].filter(([, s]) => s.position !== undefined && s.position !== s.committed);
     if (!this.buffers.size && !moved.length) return true;
