@@ -17,11 +17,12 @@ import { managedFlinkEnv, standInCommand, startStack } from '../scripts/local-st
 import { poolsBench } from './pools.mjs';
 import { lakeBench, lakeBlock, LAKE_END, LAKE_START } from './lake.mjs';
 import { catalogBench } from './catalog.mjs';
+import { encodeBench } from './encode.mjs';
 
 const PORTS = { api: 28080, kinesis: 24568, kinesisTls: 24567, flink: 28081, validator: 28082 };
 /** The managed-flink section's own processes: the stand-in and a second control plane on the same stack. */
 const MANAGED_PORTS = { standIn: 28083, api: 28084 };
-const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness', 'managed-flink', 'lake', 'pools', 'catalog'];
+const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness', 'managed-flink', 'lake', 'pools', 'catalog', 'encode'];
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of asked) if (!SECTIONS.includes(name)) throw new Error(`unknown bench section "${name}"; sections: ${SECTIONS.join(', ')}`);
 const wanted = (name) => asked.length === 0 || asked.includes(name);
@@ -304,8 +305,10 @@ async function managedFlinkLifecycle(stack) {
 
 // catalog (bench/catalog.mjs) runs its jobs on MiniClusters of its own and writes its own block:
 // asked alone it needs no stack; otherwise it runs last, once the stack has stopped.
-if (asked.length && asked.every((name) => name === 'catalog')) {
-  await catalogBench({ say });
+// encode (bench/encode.mjs) needs no stack either: the control plane's built code in this process.
+if (asked.length && asked.every((name) => name === 'catalog' || name === 'encode')) {
+  if (wanted('encode')) await encodeBench({ say });
+  if (wanted('catalog')) await catalogBench({ say });
   process.exit(0);
 }
 
@@ -526,4 +529,5 @@ not Flagstream; the events API at scale needs the real Kinesis or a faster emula
 }
 writeFileSync(docPath, text);
 console.log(text);
+if (wanted('encode')) await encodeBench({ say });
 if (wanted('catalog')) await catalogBench({ say });
