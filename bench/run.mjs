@@ -19,7 +19,7 @@ import { lakeBench, lakeBlock, LAKE_END, LAKE_START } from './lake.mjs';
 import { catalogBench } from './catalog.mjs';
 import { encodeBench } from './encode.mjs';
 
-const PORTS = { api: 28080, kinesis: 24568, kinesisTls: 24567, flink: 28081, validator: 28082 };
+const PORTS = { api: 28080, kinesis: 24568, flink: 28081, validator: 28082 };
 /** The managed-flink section's own processes: the stand-in and a second control plane on the same stack. */
 const MANAGED_PORTS = { standIn: 28083, api: 28084 };
 const SECTIONS = ['validation', 'ingest', 'deploy', 'freshness', 'managed-flink', 'lake', 'pools', 'catalog', 'encode'];

@@ -1,4 +1,4 @@
-// The embedded local stack: the Kinesis-API emulator (kinesis-local), a local Flink
+// The embedded local stack: the Kinesis-API emulator (kinesalite), a local Flink
 // cluster with the warm SQL validator (one JVM), and the control plane; with
 // FLAGSTREAM_TARGET=managed-flink also the Managed Flink stand-in, which runs the
 // applications on the local cluster. Used by `npm start` and by the end-to-end tests.
@@ -22,7 +22,7 @@ function maxPools(env) {
   return pools + (Number.isInteger(custom) && custom >= 0 && custom <= 9 - pools ? custom : 0);
 }
 
-export const DEFAULT_PORTS = { api: 8080, kinesis: 4568, kinesisTls: 4567, flink: 8081, validator: 8082, managedFlink: 8083 };
+export const DEFAULT_PORTS = { api: 8080, kinesis: 4568, flink: 8081, validator: 8082, managedFlink: 8083 };
 
 /** The code location the local stand-in maps to the runner JAR, unless FLAGSTREAM_MANAGED_FLINK_CODE says another. */
 export const LOCAL_MANAGED_FLINK_CODE = 's3://flagstream-local/flagstream-runner.jar';
@@ -130,27 +130,18 @@ export async function startStack({
   try {
     const timings = {};
     const kinesisEndpoint = `http://127.0.0.1:${ports.kinesis}`;
-    log(`starting the stream emulator (kinesis-local) on ${kinesisEndpoint}`);
-    // Through a wrapper that binds it to 127.0.0.1: kinesis-local itself listens on every interface.
-    start('kinesis', process.execPath, [join(ROOT, 'scripts/kinesis-loopback.cjs')], {
-      KINESIS_MOCK_CERT_PATH: join(ROOT, 'node_modules/kinesis-local/server.json'),
-      KINESIS_MOCK_PLAIN_PORT: String(ports.kinesis),
-      KINESIS_MOCK_TLS_PORT: String(ports.kinesisTls),
-      SHOULD_PERSIST_DATA: 'true',
-      PERSIST_PATH: join(dataDir, 'kinesis'),
-      // It writes ALL its streams as one JSON file each time: every 2 s, a results stream fed by
-      // 100 analyses kept its only thread busy and stalled every client for minutes (found by
-      // test/e2e/pools.e2e.ts). A crash of the emulator loses what came in since the last write.
-      PERSIST_INTERVAL: '10s',
-      // Its WARN level logs a stack trace for every "stream not found" answer.
-      LOG_LEVEL: 'ERROR',
-      AWS_REGION: 'us-east-1',
+    log(`starting the stream emulator (kinesalite) on ${kinesisEndpoint}`);
+    start('kinesis', process.execPath, [join(ROOT, 'scripts/kinesis-emulator.cjs')], {
+      FLAGSTREAM_EMULATOR_PORT: String(ports.kinesis),
+      FLAGSTREAM_EMULATOR_DIR: join(dataDir, 'kinesalite'),
     });
 
     const flinkUrl = `http://127.0.0.1:${ports.flink}`;
     const validatorUrl = `http://127.0.0.1:${ports.validator}`;
     log(`starting the local Flink cluster on ${flinkUrl} and the SQL validator on ${validatorUrl}`);
     // -jar: the JAR's manifest carries the classpath and the JVM module flags Flink needs on Java 17.
+    // AWS_CBOR_DISABLE: the Kinesis source's SDK v1 speaks JSON to the emulator, like every other
+    // client here, instead of CBOR (which kinesalite decodes less faithfully). On AWS it keeps CBOR.
     start('flink', 'java', [
       `-Xmx${javaHeap}`,
       '-jar', join(ROOT, 'flink-sql/local-cluster/target/flagstream-local-cluster.jar'),
@@ -161,7 +152,7 @@ export async function startStack({
       // Two slots per pool (docs/pools.md: a pool's new job runs next to the one it replaces
       // until it caught up), and two to spare: the Managed Flink stand-in's applications run here too.
       '--slots', String(2 * maxPools({ ...process.env, ...env }) + 2),
-    ]);
+    ], { AWS_CBOR_DISABLE: 'true' });
 
     let managedFlinkUrl;
     let targetEnv = {};

@@ -27,10 +27,7 @@ try {
     ports: {
       ...DEFAULT_PORTS,
       api: port,
-      // The emulator also opens a TLS port; it sits just below the plain one.
-      ...(process.env.FLAGSTREAM_KINESIS_PORT
-        ? { kinesis: Number(process.env.FLAGSTREAM_KINESIS_PORT), kinesisTls: Number(process.env.FLAGSTREAM_KINESIS_PORT) - 1 }
-        : {}),
+      ...(process.env.FLAGSTREAM_KINESIS_PORT ? { kinesis: Number(process.env.FLAGSTREAM_KINESIS_PORT) } : {}),
       ...(process.env.FLAGSTREAM_FLINK_PORT ? { flink: Number(process.env.FLAGSTREAM_FLINK_PORT) } : {}),
       ...(process.env.FLAGSTREAM_VALIDATOR_PORT ? { validator: Number(process.env.FLAGSTREAM_VALIDATOR_PORT) } : {}),
       ...(process.env.FLAGSTREAM_MANAGED_FLINK_PORT ? { managedFlink: Number(process.env.FLAGSTREAM_MANAGED_FLINK_PORT) } : {}),
