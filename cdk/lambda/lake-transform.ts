@@ -1,10 +1,14 @@
 /**
- * The data lake's Lambda (CONTRACT §9): every record of the events stream, through the ONE
- * transform `toLakeRecord` (shared with the local lake writer), into Firehose, which
+ * The data lake's Lambda (CONTRACT §9): every event of the events stream, through the ONE
+ * transform `toLakeRecords` (shared with the local lake writer), into Firehose, which
  * partitions it by tenant, date and hour (its JQ computes the same keys) and writes GZIP JSON
  * lines to S3.
  *
- * - Heartbeats and records that are no event are left out (toLakeRecord says which).
+ * - A Kinesis record holds one event or, in the KPL aggregated format, many: Lambda's event
+ *   source hands the record as written (it does not deaggregate), toLakeRecords unpacks it into
+ *   a line per event. So one Kinesis record can become many lines; the packing below sizes
+ *   Firehose records and calls by lines and bytes, never by Kinesis records.
+ * - Heartbeats and items that are no event are left out (toLakeRecords says which).
  * - Lines are packed into Firehose records of up to 500 lines / ~1 MB, JSON lines joined by
  *   "\n": Firehose bills each record rounded up to 5 KB, so one event per record would bill
  *   ~10× its size; its multi-record deaggregation splits them again before partitioning.
@@ -15,7 +19,7 @@
  *   (tenant, environment, payloadId, eventIndex).
  */
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { toLakeRecord } from '../../control-plane/src/lake/lake-record';
+import { toLakeRecords } from '../../control-plane/src/lake/lake-record';
 
 /**
  * The part of Firehose's PutRecordBatch this handler uses. Structural on purpose:
@@ -50,8 +54,11 @@ export interface HandlerOptions {
 }
 
 export interface Outcome {
+  /** Kinesis records in the batch. */
   records: number;
+  /** Lake lines: one per event (an aggregated record gives several). */
   lines: number;
+  /** Kinesis records that gave no line (heartbeats, records that are no event, aggregated records of none). */
   skipped: number;
   firehoseRecords: number;
   calls: number;
@@ -138,9 +145,9 @@ export function createHandler(options: HandlerOptions): (event: KinesisStreamEve
     const lines: string[] = [];
     let skipped = 0;
     for (const record of event.Records) {
-      const lake = toLakeRecord(Buffer.from(record.kinesis.data, 'base64'));
-      if (lake) lines.push(lake.line);
-      else skipped++;
+      const lakes = toLakeRecords(Buffer.from(record.kinesis.data, 'base64'));
+      for (const lake of lakes) lines.push(lake.line);
+      if (!lakes.length) skipped++;
     }
     const records = pack(lines);
     let calls = 0;

@@ -66,7 +66,7 @@ export class LakeTransform extends Construct {
         sourceMap: true,
         externalModules: ['@aws-sdk/*'],
       },
-      description: 'Flagstream: every event of the events stream, through toLakeRecord, into Firehose (the data lake).',
+      description: 'Flagstream: every event of the events stream, through toLakeRecords, into Firehose (the data lake).',
     });
 
     this.deadLetters = new sqs.Queue(this, 'DeadLetters', {

@@ -6,6 +6,7 @@
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { heartbeatRecord, toEventRecord } from '../../control-plane/src/events/event-record';
 import { toLakeRecord } from '../../control-plane/src/lake/lake-record';
+import { AggregatedRecordBuilder, MAX_KINESIS_RECORD_BYTES } from '../../control-plane/src/stream/aggregated-record';
 import { createHandler, FirehoseSender, LIMITS, MAX_ATTEMPTS, pack, PutRecordBatchInput, PutRecordBatchOutput } from '../lambda/lake-transform';
 
 const receivedAt = Date.UTC(2026, 10, 26, 23, 59, 59, 999);
@@ -18,6 +19,16 @@ function eventRecord(eventIndex: number, tenant = 'acme', extra: Record<string, 
   );
 }
 
+/** Records packed into one Kinesis record in the KPL aggregated format, as the events API may write them. */
+function aggregated(records: unknown[], partitionKey = 'k'): Buffer {
+  const builder = new AggregatedRecordBuilder(partitionKey, MAX_KINESIS_RECORD_BYTES);
+  for (const record of records) {
+    if (!builder.tryAdd(Buffer.from(typeof record === 'string' ? record : JSON.stringify(record)))) throw new Error('does not fit in one Kinesis record');
+  }
+  return builder.build();
+}
+
+/** A Lambda event of Kinesis records: a Buffer is a record's bytes as they are, anything else its JSON (a string as it is). */
 function kinesisEvent(records: unknown[]): KinesisStreamEvent {
   return {
     Records: records.map((record, i) => ({
@@ -25,7 +36,7 @@ function kinesisEvent(records: unknown[]): KinesisStreamEvent {
         kinesisSchemaVersion: '1.0',
         partitionKey: 'k',
         sequenceNumber: String(i),
-        data: Buffer.from(typeof record === 'string' ? record : JSON.stringify(record)).toString('base64'),
+        data: (Buffer.isBuffer(record) ? record : Buffer.from(typeof record === 'string' ? record : JSON.stringify(record))).toString('base64'),
         approximateArrivalTimestamp: receivedAt / 1000,
       },
       eventSource: 'aws:kinesis',
@@ -72,7 +83,7 @@ const handlerFor = (firehose: FirehoseSender, log: string[] = []) =>
   createHandler({ deliveryStreamName: 'Flagstream-lake', sender: firehose, backoffMs: () => 0, log: (m) => log.push(m) });
 
 describe('the lake transform (Lambda handler)', () => {
-  it('sends every event record as its lake line (toLakeRecord), and skips heartbeats and garbage', async () => {
+  it('sends every event record as its lake line (toLakeRecords), and skips heartbeats and garbage', async () => {
     const firehose = new FakeFirehose();
     const records = [eventRecord(0), heartbeatRecord('shardId-000000000000', receivedAt), eventRecord(1, 'globex'), 'not json', { tenant: '../x' }];
     const outcome = await handlerFor(firehose)(kinesisEvent(records));
@@ -81,6 +92,39 @@ describe('the lake transform (Lambda handler)', () => {
     expect(firehose.lines()).toEqual([toLakeRecord(JSON.stringify(records[0]))!.line, toLakeRecord(JSON.stringify(records[2]))!.line]);
     // Each line is the stream record unchanged.
     expect(firehose.lines().map((l) => JSON.parse(l))).toEqual([records[0], records[2]]);
+  });
+
+  it('sends every event of an aggregated (KPL) record as its own line, in order, beside plain records', async () => {
+    const firehose = new FakeFirehose();
+    const packed = [eventRecord(0), heartbeatRecord('shardId-000000000000', receivedAt), eventRecord(1, 'globex'), 'not json', eventRecord(2)];
+    const records = [aggregated(packed), eventRecord(3), aggregated([heartbeatRecord('shardId-000000000001', receivedAt)]), aggregated([eventRecord(4)])];
+    const outcome = await handlerFor(firehose)(kinesisEvent(records));
+
+    // 4 Kinesis records, 5 events; the record of a heartbeat alone gives no line.
+    expect(outcome).toEqual({ records: 4, lines: 5, skipped: 1, firehoseRecords: 1, calls: 1 });
+    const events = [packed[0], packed[2], packed[4], records[1], eventRecord(4)];
+    expect(firehose.lines()).toEqual(events.map((e) => toLakeRecord(JSON.stringify(e))!.line));
+    expect(firehose.lines().map((l) => JSON.parse(l))).toEqual(events);
+  });
+
+  it('packs the events of one Kinesis record into as many Firehose records and calls as the limits need', async () => {
+    // One Kinesis record of 1,201 events: 3 Firehose records (500 lines each at most), one call.
+    const firehose = new FakeFirehose();
+    const many = Array.from({ length: 1201 }, (_, i) => eventRecord(i));
+    const outcome = await handlerFor(firehose)(kinesisEvent([aggregated(many)]));
+    expect(outcome).toMatchObject({ records: 1, lines: 1201, skipped: 0, firehoseRecords: 3, calls: 1 });
+    expect(firehose.calls[0].Records.map((r) => Buffer.from(r.Data).toString().split('\n').length)).toEqual([500, 500, 201]);
+    expect(firehose.lines()).toEqual(many.map((r) => JSON.stringify(r)));
+
+    // Six Kinesis records of two ~400 KiB events each: two lines per Firehose record (~800 KiB,
+    // a third would pass 1,000 KiB), five such records per call (4 MiB).
+    const big = new FakeFirehose((_, input) => ({ FailedPutCount: 0, RequestResponses: input.Records.map(() => ({ RecordId: 'r' })) }));
+    const blobs = Array.from({ length: 12 }, (_, i) => eventRecord(i, 'acme', { data: { blob: 'z'.repeat(400 * 1024) } }));
+    const kinesisRecords = Array.from({ length: 6 }, (_, i) => aggregated(blobs.slice(2 * i, 2 * i + 2)));
+    const bigOutcome = await handlerFor(big)(kinesisEvent(kinesisRecords));
+    expect(bigOutcome).toMatchObject({ records: 6, lines: 12, firehoseRecords: 6, calls: 2 });
+    expect(big.calls.map((c) => c.Records.length)).toEqual([5, 1]);
+    expect(big.lines()).toEqual(blobs.map((r) => JSON.stringify(r)));
   });
 
   it('sends nothing for a batch of heartbeats only', async () => {

@@ -10,7 +10,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { DATABASE, Db } from '../store/database';
 import { StreamService } from '../stream/kinesis';
 import { hourStartOf } from './lake-files';
-import { LakeRecord, partitionPath, toLakeRecord } from './lake-record';
+import { LakeRecord, partitionPath, toLakeRecords } from './lake-record';
 
 const gzipAsync = promisify(gzip);
 
@@ -73,7 +73,8 @@ interface PlannedFile {
 
 /**
  * The local data lake (CONTRACT §9): reads the events stream, runs every record through the
- * one transform the AWS Lambda runs (`toLakeRecord`), and writes what Firehose writes in the
+ * one transform the AWS Lambda runs (`toLakeRecords`: a line per event, also of records that
+ * pack many in the KPL aggregated format), and writes what Firehose writes in the
  * CDK app: GZIP JSON lines under `<lake dir>/tenant=<t>/dt=<YYYY-MM-DD>/hour=<HH>/`.
  *
  * Every event lands once, also across a crash: what it read stays in memory until a flush
@@ -81,8 +82,9 @@ interface PlannedFile {
  * transaction, records the files (the manifest), the keys they hold and the new stream
  * positions. A crash before that commit leaves files the manifest does not know: they were
  * noted as pending before the rename and are deleted at the next start, whose reading starts
- * again from the old positions. A record the stream delivers twice (the events API's retry of
- * a write whose outcome it did not learn) has a key the store already holds, and is skipped.
+ * again from the old positions. An event the stream delivers twice (the events API's retry of
+ * a write whose outcome it did not learn) has a key the store already holds, and is skipped:
+ * keys are per event, not per stream record.
  */
 @Injectable()
 export class LakeWriter implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -279,10 +281,22 @@ export class LakeWriter implements OnApplicationBootstrap, OnApplicationShutdown
     return taken;
   }
 
-  /** Buffers one stream record's lake line, unless it is no event or a copy of one already taken. */
+  /**
+   * Buffers the lake lines of one stream record (one per event it carries: an aggregated record
+   * holds many), each unless it is a copy of an event already taken. All of a record's events
+   * are buffered before its sequence number becomes the shard's position, so they are committed
+   * together with it.
+   */
   private take(record: _Record): number {
-    const lake = record.Data ? toLakeRecord(record.Data) : undefined;
-    if (!lake) return 0; // heartbeats and anything else that is no event record
+    if (!record.Data) return 0;
+    let taken = 0;
+    // Heartbeats and anything else that is no event record give no line.
+    for (const lake of toLakeRecords(record.Data)) taken += this.takeEvent(lake);
+    return taken;
+  }
+
+  /** Buffers one event's lake line, unless it is a copy of one already taken (by its key). */
+  private takeEvent(lake: LakeRecord): number {
     const hash = keyHash(lake.key);
     const hex = hash.toString('hex');
     this.keyStored ??= this.db.prepare('SELECT 1 FROM lake_keys WHERE key_hash = ?');
@@ -299,7 +313,7 @@ export class LakeWriter implements OnApplicationBootstrap, OnApplicationShutdown
     const bytes = Buffer.byteLength(lake.line) + 1;
     buffer.lines.push(lake.line);
     buffer.keys.push(hash);
-    // toLakeRecord checked it is a safe integer; it stays pure and returns only the line.
+    // toLakeRecords checked it is a safe integer; it stays pure and returns only the line.
     const receivedAt = (JSON.parse(lake.line) as { receivedAt: number }).receivedAt;
     buffer.receivedAts.push(receivedAt);
     buffer.minReceivedAt = Math.min(buffer.minReceivedAt, receivedAt);
