@@ -18,7 +18,7 @@
 // 'scan.shard.getrecords.maxrecordcount' = MAX_RECORDS (default 10; --max-records N, 0 = connector
 // default 10000): each GetRecords call then covers 20 s of shard A but ~7 s of shard B.
 //
-// Needs: kinesis-local on KINESIS_ENDPOINT, LocalFlink (FLINK_URL, VALIDATOR_URL), runner jar.
+// Needs: the emulator (scripts/kinesis-emulator.cjs) on KINESIS_ENDPOINT, LocalFlink (FLINK_URL, VALIDATOR_URL), runner jar.
 //   KINESIS_ENDPOINT=http://127.0.0.1:34568 FLINK_URL=http://127.0.0.1:38081 VALIDATOR_URL=http://127.0.0.1:38082 \
 //     node flink-sql/scripts/verify-backlog.cjs [--connectors kinesis,flagstream-kinesis] [--max-records 10]
 //     [--backlog-s 60] [--must-be-exact flagstream-kinesis]

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // End-to-end check of the Flink side: the SQL the control plane generates (its generator and
-// templates, loaded from the source tree) run on the local cluster against kinesis-mock.
+// templates, loaded from the source tree) run on the local cluster against the local emulator (scripts/kinesis-emulator.cjs).
 // Needs: the emulator on KINESIS_ENDPOINT, LocalFlink (REST on FLINK_URL, validator on
 // VALIDATOR_URL), the runner jar built, `typescript` and `@aws-sdk/client-kinesis` in node_modules.
 //   node flink-sql/scripts/verify-e2e.cjs [--keep-running]
@@ -42,7 +42,7 @@ const { loadTemplates } = require(path.join(SQL_DIR, 'templates.ts'));
 const kinesis = new KinesisClient({
   region: 'us-east-1', endpoint: ENDPOINT,
   credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  requestHandler: new NodeHttpHandler(), // HTTP/1.1: kinesis-mock's HTTP/2 upsets clients
+  requestHandler: new NodeHttpHandler(), // HTTP/1.1, as the control plane speaks to the emulator
 });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.log(new Date().toISOString().slice(11, 23), ...a);

@@ -65,7 +65,7 @@ export class AnalysesService {
       const counts = new Map<string, number>();
       for (const a of this.repository.all()) counts.set(a.status, (counts.get(a.status) ?? 0) + 1);
       return [...counts].map(([status, value]) => ({ labels: { status }, value }));
-    });
+    }, ['status']);
   }
 
   get streams(): StreamSettings {
@@ -77,9 +77,9 @@ export class AnalysesService {
       latenessHorizonSeconds: this.config.latenessHorizonSeconds,
       retentionHours: this.config.streamRetentionHours,
       pollIntervalMs: pollIntervalMs(this.config.maxPools + this.config.maxCustomPools),
-      // The local emulator (single-threaded) stalls every client for minutes while it encodes a
-      // 10,000-record answer to a job catching up; smaller answers keep it responsive. On AWS the
-      // connector's default stands.
+      // The local emulator (single-threaded) stalls every client while it encodes a 10,000-record
+      // answer to a job catching up: 1,000 records of at most FLAGSTREAM_STREAM_RECORD_BYTES
+      // (16 KiB) keep an answer near Kinesis' own 10 MB cap. On AWS the connector's default stands.
       ...(this.config.kinesisEndpoint ? { maxRecordsPerPoll: EMULATOR_RECORDS_PER_POLL } : {}),
       customSqlStateTtlMs: this.config.customSqlStateTtlSeconds * 1000,
     };

@@ -47,7 +47,14 @@ export interface Config {
   /** FLAGSTREAM_LATENESS_HORIZON: an event whose SDK time is older than receivedAt minus this is `late` (docs/counting.md §1). */
   latenessHorizonSeconds: number;
   maxBodyBytes: number;
+  /** FLAGSTREAM_WRITE_DEADLINE_MS: a payload the stream has not taken whole by then is answered 503 with Retry-After. */
   writeDeadlineMs: number;
+  /** FLAGSTREAM_STREAM_RECORD_BYTES: events are packed into aggregated Kinesis records of at most this size. */
+  streamRecordBytes: number;
+  /** FLAGSTREAM_INGEST_MAX_INFLIGHT_BYTES: records waiting for or in a PutRecords call; a payload past it waits for room, up to its deadline. */
+  ingestMaxInflightBytes: number;
+  /** FLAGSTREAM_STREAM_WRITE_CONCURRENCY: PutRecords calls to the events stream at once. */
+  streamWriteConcurrency: number;
   maxAnalysesPerTenant: number;
   /**
    * FLAGSTREAM_MAX_POOLS: analyses share this many jobs (docs/pools.md), so the events stream
@@ -106,6 +113,12 @@ function jobNamePrefix(env: NodeJS.ProcessEnv): string {
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const value = int(env, name, fallback);
   if (value < 1) throw new Error(`${name} must be a positive integer, got "${env[name]}"`);
+  return value;
+}
+
+function boundedInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const value = int(env, name, fallback);
+  if (value < min || value > max) throw new Error(`${name} must be between ${min} and ${max}, got "${env[name]}"`);
   return value;
 }
 
@@ -232,7 +245,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedLatenessSeconds: int(env, 'FLAGSTREAM_ALLOWED_LATENESS_SECONDS', 5),
     latenessHorizonSeconds: duration(env, 'FLAGSTREAM_LATENESS_HORIZON', '1h'),
     maxBodyBytes: int(env, 'FLAGSTREAM_MAX_BODY_BYTES', 16 * 1024 * 1024),
-    writeDeadlineMs: int(env, 'FLAGSTREAM_WRITE_DEADLINE_MS', 20000),
+    writeDeadlineMs: positiveInt(env, 'FLAGSTREAM_WRITE_DEADLINE_MS', 20000),
+    streamRecordBytes: boundedInt(env, 'FLAGSTREAM_STREAM_RECORD_BYTES', 16 * 1024, 4 * 1024, 1000 * 1024),
+    ingestMaxInflightBytes: boundedInt(env, 'FLAGSTREAM_INGEST_MAX_INFLIGHT_BYTES', 64 * 1024 * 1024, 1024 * 1024, 4 * 1024 * 1024 * 1024),
+    streamWriteConcurrency: boundedInt(env, 'FLAGSTREAM_STREAM_WRITE_CONCURRENCY', 4, 1, 64),
     maxAnalysesPerTenant: int(env, 'FLAGSTREAM_MAX_ANALYSES_PER_TENANT', 20),
     maxPools: maxPools(env),
     maxCustomPools: maxCustomPools(env, maxPools(env)),

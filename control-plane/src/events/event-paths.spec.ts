@@ -8,6 +8,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { loadConfig } from '../config/config';
 import { createApp } from '../main';
 import { isEventPath } from './events.controller';
+import { unpackRecord } from '../stream/aggregated-record';
 
 /**
  * Express routes case-insensitively and takes a trailing slash; the raw-body exemption
@@ -24,7 +25,7 @@ function fakeKinesis(records: unknown[]): Promise<Server> {
       const input = body ? JSON.parse(body) : {};
       let out: unknown = {};
       if (action === 'PutRecords') {
-        for (const r of input.Records) records.push(JSON.parse(Buffer.from(r.Data, 'base64').toString('utf8')));
+        for (const r of input.Records) for (const item of unpackRecord(Buffer.from(r.Data, 'base64'))) records.push(JSON.parse(item.toString('utf8')));
         out = { FailedRecordCount: 0, Records: input.Records.map((_: unknown, i: number) => ({ SequenceNumber: String(i), ShardId: 'shardId-000000000000' })) };
       } else if (action === 'DescribeStreamSummary') {
         out = { StreamDescriptionSummary: { StreamName: input.StreamName, StreamStatus: 'ACTIVE', RetentionPeriodHours: 24, StreamCreationTimestamp: 1_700_000_000, OpenShardCount: 1 } };

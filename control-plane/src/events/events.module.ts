@@ -4,11 +4,12 @@ import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
 import { HeartbeatService } from './heartbeat.service';
 import { PAYLOAD_LEDGER, SqlitePayloadLedger } from './payload-ledger.repository';
+import { StreamWriter } from './stream-writer';
 
 @Module({
   imports: [AnalysesModule],
   controllers: [EventsController],
-  providers: [EventsService, HeartbeatService, { provide: PAYLOAD_LEDGER, useClass: SqlitePayloadLedger }],
+  providers: [EventsService, StreamWriter, HeartbeatService, { provide: PAYLOAD_LEDGER, useClass: SqlitePayloadLedger }],
   exports: [EventsService],
 })
 export class EventsModule {}

@@ -3,15 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
-import { loadConfig } from '../config/config';
+import { Config, loadConfig } from '../config/config';
 import { Problem } from '../common/problem';
 import { MetricsService } from '../metrics/metrics.service';
 import { Db, openDatabase } from '../store/database';
+import { unpackRecord } from '../stream/aggregated-record';
 import type { PutOutcome, StreamService } from '../stream/kinesis';
 import type { Environment } from '../tenants/tenants.repository';
 import { EventsService } from './events.service';
 import { canonicalJsonHash } from './payload-hash';
 import { SqlitePayloadLedger } from './payload-ledger.repository';
+import { StreamWriter } from './stream-writer';
 
 /**
  * The write path's promises (202 only after the write, a retried payload counts once,
@@ -23,14 +25,21 @@ class FlakyStream {
   /** Each call takes the next plan: which entry indexes to refuse, or 'all'. */
   plans: (number[] | 'all')[] = [];
   calls: number[] = [];
+  /** The events written, unpacked from their aggregated records. */
   written: string[] = [];
+  records: { partitionKey: string; events: number }[] = [];
 
   async putRecords(_stream: string, entries: PutRecordsRequestEntry[]): Promise<PutOutcome> {
     this.calls.push(entries.length);
     const plan = this.plans.shift() ?? [];
     const failed = plan === 'all' ? entries.map((_, i) => i) : plan.filter((i) => i < entries.length);
-    entries.forEach((entry, i) => failed.includes(i) || this.written.push(Buffer.from(entry.Data!).toString('utf8')));
-    return { failed };
+    entries.forEach((entry, i) => {
+      if (failed.includes(i)) return;
+      const events = unpackRecord(entry.Data!);
+      this.records.push({ partitionKey: entry.PartitionKey!, events: events.length });
+      for (const event of events) this.written.push(event.toString('utf8'));
+    });
+    return { failed, errorCodes: failed.map(() => 'InternalFailure') };
   }
 }
 
@@ -45,15 +54,16 @@ describe('EventsService writes', () => {
   let service: EventsService;
   let metrics: MetricsService;
   /** A counter's value as /metrics shows it (0 when absent). */
-  const metric = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics.render())?.[1] ?? 0);
+  const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await metrics.render())?.[1] ?? 0);
+  /** One event per record (each is over the record size, so it gets one of its own): the tests below refuse records one by one. */
+  const serviceOf = (config: Config) => new EventsService(config, new SqlitePayloadLedger(db), new StreamWriter(config, stream as unknown as StreamService, metrics), metrics);
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'flagstream-events-'));
     db = openDatabase(dir);
     stream = new FlakyStream();
-    const config = { ...loadConfig({ FLAGSTREAM_DATA_DIR: dir }), writeDeadlineMs: 1000 };
     metrics = new MetricsService();
-    service = new EventsService(config, new SqlitePayloadLedger(db), stream as unknown as StreamService, metrics);
+    service = serviceOf({ ...loadConfig({ FLAGSTREAM_DATA_DIR: dir }), writeDeadlineMs: 1000, streamRecordBytes: 1 });
   });
 
   afterEach(() => {
@@ -109,6 +119,20 @@ describe('EventsService writes', () => {
     expect(stream.calls).toEqual([500, 500, 200]);
   });
 
+  it('packs events into aggregated records of at most FLAGSTREAM_STREAM_RECORD_BYTES, each under one partition key, in order', async () => {
+    const packing = serviceOf({ ...loadConfig({ FLAGSTREAM_DATA_DIR: dir, FLAGSTREAM_STREAM_RECORD_BYTES: String(16 * 1024) }), writeDeadlineMs: 1000 });
+    const huge = { ...custom(1), data: 'x'.repeat(40 * 1024) };
+    const events = [...Array.from({ length: 300 }, (_, i) => custom(i)), huge, custom(301)];
+    const reply = await packing.ingest(environment, 'acme', events, 'packed');
+    expect(reply.response.accepted).toBe(302);
+    expect(stream.written.map((w) => JSON.parse(w).eventIndex)).toEqual(events.map((_, i) => i));
+    // Many events a record; the event larger than a record's size gets one of its own; keys differ between records.
+    expect(stream.records.length).toBeLessThan(20);
+    expect(stream.records.filter((r) => r.events === 1).length).toBeGreaterThanOrEqual(1);
+    expect(new Set(stream.records.map((r) => r.partitionKey)).size).toBe(stream.records.length);
+    expect(stream.calls).toEqual([stream.records.length]);
+  });
+
   it('stamps each record with its origin and times', async () => {
     const before = Date.now();
     await service.ingest(environment, 'acme', [{ kind: 'summary', startDate: 5, endDate: 9, features: {} }], 'p6');
@@ -129,8 +153,8 @@ describe('EventsService writes', () => {
     ];
     stream.plans = [[1, 3], ...Array<'all'>(10).fill('all')];
     await expect(service.ingest(environment, 'acme', events, 'p7')).rejects.toBeInstanceOf(Problem);
-    expect(metric('flagstream_events_late_total')).toBe(1);
-    expect(metric('flagstream_events_clock_ahead_total')).toBe(0);
+    expect(await metric('flagstream_events_late_total')).toBe(1);
+    expect(await metric('flagstream_events_clock_ahead_total')).toBe(0);
     stream.plans = [];
     const retried = await service.ingest(environment, 'acme', events, 'p7');
     const again = await service.ingest(environment, 'acme', events, 'p7');
@@ -146,13 +170,12 @@ describe('EventsService writes', () => {
     expect(records[1]).toMatchObject({ sdkTime: now + 3600_000, eventTime: receivedAt, late: false });
     expect(records[2]).toMatchObject({ sdkTime: now - 2 * 3600_000, eventTime: now - 2 * 3600_000, late: true });
     expect(records[3]).toMatchObject({ sdkTime: now - 2 * 3600_000, late: true });
-    expect(metric('flagstream_events_late_total')).toBe(2);
-    expect(metric('flagstream_events_clock_ahead_total')).toBe(1);
+    expect(await metric('flagstream_events_late_total')).toBe(2);
+    expect(await metric('flagstream_events_clock_ahead_total')).toBe(1);
   });
 
   it('takes the lateness horizon from FLAGSTREAM_LATENESS_HORIZON', async () => {
-    const config = { ...loadConfig({ FLAGSTREAM_DATA_DIR: dir, FLAGSTREAM_LATENESS_HORIZON: '90s' }), writeDeadlineMs: 1000 };
-    const short = new EventsService(config, new SqlitePayloadLedger(db), stream as unknown as StreamService, metrics);
+    const short = serviceOf({ ...loadConfig({ FLAGSTREAM_DATA_DIR: dir, FLAGSTREAM_LATENESS_HORIZON: '90s' }), writeDeadlineMs: 1000, streamRecordBytes: 1 });
     const now = Date.now();
     await short.ingest(environment, 'acme', [{ kind: 'custom', creationDate: now - 120_000, key: 'a' }, { kind: 'custom', creationDate: now - 30_000, key: 'b' }], 'p8');
     expect(stream.written.map((w) => JSON.parse(w).late)).toEqual([true, false]);
@@ -174,14 +197,14 @@ describe('EventsService writes', () => {
       for (const id of ids) expect(id).toMatch(/^reused#[0-9a-f]{16}$/);
       // The (payloadId, eventIndex) pairs Flink deduplicates on never collide across the two bodies.
       expect(new Set(records.map((r) => `${r.payloadId}/${r.eventIndex}`)).size).toBe(3);
-      expect(metric('flagstream_payload_ids_reused_total')).toBe(1);
-      expect(metric('flagstream_payloads_deduplicated_total')).toBe(0);
+      expect(await metric('flagstream_payload_ids_reused_total')).toBe(1);
+      expect(await metric('flagstream_payloads_deduplicated_total')).toBe(0);
 
       // Each body's own retry is still deduplicated.
       expect(await service.ingest(environment, 'acme', other, 'reused')).toEqual(second);
       expect(await service.ingest(environment, 'acme', payload, 'reused')).toEqual(first);
       expect(stream.written).toHaveLength(3);
-      expect(metric('flagstream_payloads_deduplicated_total')).toBe(2);
+      expect(await metric('flagstream_payloads_deduplicated_total')).toBe(2);
     });
 
     it('counts a body that differs in one counter as its own payload', async () => {
@@ -203,8 +226,8 @@ describe('EventsService writes', () => {
       expect(again).toEqual(reply);
       expect(writtenIndexes(stream)).toEqual([0, 1]);
       expect(new Set(stream.written.map((w) => JSON.parse(w).payloadId)).size).toBe(1);
-      expect(metric('flagstream_payloads_deduplicated_total')).toBe(1);
-      expect(metric('flagstream_payload_ids_reused_total')).toBe(0);
+      expect(await metric('flagstream_payloads_deduplicated_total')).toBe(1);
+      expect(await metric('flagstream_payload_ids_reused_total')).toBe(0);
     });
 
     it('gives payloads without an ID a payloadId of their own each', async () => {

@@ -1,19 +1,16 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Interval } from '@nestjs/schedule';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import type { PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
-import { SCHEMA_IDS, SdkEvent } from '@flagstream/schemas';
 import { CONFIG, Config } from '../config/config';
 import { KeyedLock } from '../common/keyed-lock';
 import { Problem } from '../common/problem';
-import { fieldErrors, validatorFor } from '../common/schema-validator';
 import { MetricsService } from '../metrics/metrics.service';
-import { StreamService } from '../stream/kinesis';
 import type { Environment } from '../tenants/tenants.repository';
-import { toEventRecord } from './event-record';
+import { encodePayload, packEvents } from './event-encoder';
 import { canonicalJsonHash, streamPayloadId } from './payload-hash';
 import { PAYLOAD_LEDGER, PayloadLedger } from './payload-ledger.repository';
+import { StreamWriter } from './stream-writer';
 
 export interface BulkResponse {
   accepted: number;
@@ -26,10 +23,6 @@ export interface Ingested {
   receivedAt: number;
 }
 
-/** Kinesis limits: 500 records and 5 MiB per PutRecords call, 1 MiB per record. */
-const MAX_BATCH_RECORDS = 500;
-const MAX_BATCH_BYTES = 5 * 1024 * 1024 - 64 * 1024;
-const MAX_RECORD_BYTES = 1024 * 1024 - 1024;
 const MAX_PAYLOAD_ID_LENGTH = 200;
 
 @Injectable()
@@ -41,7 +34,7 @@ export class EventsService {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(PAYLOAD_LEDGER) private readonly ledger: PayloadLedger,
-    private readonly stream: StreamService,
+    private readonly writer: StreamWriter,
     private readonly metrics: MetricsService,
   ) {
     // Shown at 0 from the start, so an alert on their rate needs no first event.
@@ -109,44 +102,26 @@ export class EventsService {
       this.logger.warn(`payload ID "${headerId}" (environment ${environment.id}) came again with other events; written as its own payload ${payloadId}`);
     }
 
-    const validate = validatorFor(SCHEMA_IDS.sdkEvent);
-    const rejected: BulkResponse['rejected'] = [];
-    const entries: { index: number; entry: PutRecordsRequestEntry }[] = [];
-    /** Per index: whether the event is late, or its SDK clock ahead (counted once, when written). */
-    const flags = new Map<number, { late: boolean; clockAhead: boolean }>();
     // A retry stamps its records with the first try's time, so every record of a payload agrees.
     const receivedAt = known?.receivedAt ?? Date.now();
-    const horizonMs = this.config.latenessHorizonSeconds * 1000;
-    payload.forEach((event, index) => {
-      if (!validate(event)) {
-        const problems = fieldErrors(validate.errors);
-        rejected.push({ index, error: problems.map((p) => `${p.path} ${p.message}`).join('; ') });
-        return;
-      }
-      const record = toEventRecord(event as SdkEvent, { tenant: tenantKey, environment: environment.key, payloadId, eventIndex: index, receivedAt }, horizonMs);
-      const data = Buffer.from(JSON.stringify(record), 'utf8');
-      if (data.length > MAX_RECORD_BYTES) {
-        rejected.push({ index, error: `the event is over ${MAX_RECORD_BYTES} bytes` });
-        return;
-      }
-      const clockAhead = record.eventTime !== record.sdkTime;
-      if (record.late || clockAhead) flags.set(index, { late: record.late, clockAhead });
-      const partitionKey = createHash('sha1').update(`${payloadId}:${index}`).digest('hex');
-      entries.push({ index, entry: { Data: data, PartitionKey: partitionKey } });
-    });
-
+    const { events, rejected } = encodePayload(
+      payload,
+      { tenant: tenantKey, environment: environment.key, payloadId, receivedAt },
+      this.config.latenessHorizonSeconds * 1000,
+    );
     const written = new Set(known?.written ?? []);
-    const pending = entries.filter((e) => !written.has(e.index));
-    await this.writeAll(pending, (indexes) => {
+    const pending = events.filter((e) => !written.has(e.index));
+    const times = new Map(pending.filter((e) => e.late || e.clockAhead).map((e) => [e.index, e]));
+    await this.writer.write(tenantKey, packEvents(pending, this.config.streamRecordBytes), Date.now() + this.config.writeDeadlineMs, (indexes) => {
       indexes.forEach((i) => written.add(i));
       this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt);
-      this.countTimes(indexes, flags);
+      this.countTimes(indexes, times);
     });
 
-    const response: BulkResponse = { accepted: entries.length, rejected };
+    const response: BulkResponse = { accepted: events.length, rejected };
     this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt);
     this.ledger.complete(environment.tenantId, environment.id, payloadId, response);
-    this.metrics.inc('flagstream_events_accepted_total', entries.length);
+    this.metrics.inc('flagstream_events_accepted_total', events.length);
     this.metrics.inc('flagstream_events_rejected_total', rejected.length);
     return { response, receivedAt };
   }
@@ -164,55 +139,9 @@ export class EventsService {
     if (ahead) this.metrics.inc('flagstream_events_clock_ahead_total', ahead);
   }
 
-  /**
-   * Writes every entry, retrying the ones the stream refused with backoff, until the
-   * write deadline: a brief stall is absorbed here instead of becoming a 503 that
-   * the SDK would retry only once.
-   */
-  private async writeAll(entries: { index: number; entry: PutRecordsRequestEntry }[], onWritten: (indexes: number[]) => void): Promise<void> {
-    const deadline = Date.now() + this.config.writeDeadlineMs;
-    let remaining = entries;
-    let delay = 100;
-    while (remaining.length > 0) {
-      const failed: typeof entries = [];
-      for (const batch of batches(remaining)) {
-        const outcome = await this.stream.putRecords(this.config.eventsStream, batch.map((b) => b.entry));
-        const failedSet = new Set(outcome.failed);
-        const ok = batch.filter((_, i) => !failedSet.has(i)).map((b) => b.index);
-        if (ok.length) onWritten(ok);
-        failed.push(...batch.filter((_, i) => failedSet.has(i)));
-      }
-      remaining = failed;
-      if (remaining.length === 0) return;
-      this.metrics.inc('flagstream_stream_write_retries_total');
-      if (Date.now() + delay > deadline) {
-        this.logger.warn(`stream did not take ${remaining.length} event(s) before the deadline; answering 503`);
-        throw new Problem(503, 'Service Unavailable', 'The event stream cannot take the payload now; send it again with the same X-LaunchDarkly-Payload-ID.', undefined, { 'Retry-After': '1' });
-      }
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 2000);
-    }
-  }
-
   @Interval(3600_000)
   forgetOldPayloads(): number {
     // Keep payload IDs a little longer than the stream keeps their events.
     return this.ledger.forgetBefore(Date.now() - (this.config.streamRetentionHours + 1) * 3600_000);
   }
-}
-
-function* batches<T extends { entry: PutRecordsRequestEntry }>(items: T[]): Generator<T[]> {
-  let batch: T[] = [];
-  let bytes = 0;
-  for (const item of items) {
-    const size = (item.entry.Data?.length ?? 0) + (item.entry.PartitionKey?.length ?? 0);
-    if (batch.length === MAX_BATCH_RECORDS || (batch.length > 0 && bytes + size > MAX_BATCH_BYTES)) {
-      yield batch;
-      batch = [];
-      bytes = 0;
-    }
-    batch.push(item);
-    bytes += size;
-  }
-  if (batch.length) yield batch;
 }

@@ -142,7 +142,7 @@ describe('LakeWriter', () => {
 
     // The positions moved with the files, heartbeats and garbage included.
     expect(checkpoints()).toEqual([{ shard_id: 's0', sequence_number: 's0-5' }, { shard_id: 's1', sequence_number: 's1-3' }]);
-    const text = metrics.render();
+    const text = await metrics.render();
     expect(text).toContain('flagstream_lake_records_written_total 4');
     expect(text).toContain('flagstream_lake_files_written_total 3');
     expect(text).toMatch(/flagstream_lake_lag_seconds \d/);
@@ -168,7 +168,7 @@ describe('LakeWriter', () => {
     await lake.pollOnce();
     await lake.flush();
     expect(keysOf(allRecords())).toEqual(['p1#a/0', 'p1#a/1']);
-    expect(metrics.render()).toContain('flagstream_lake_duplicates_skipped_total 4');
+    expect(await metrics.render()).toContain('flagstream_lake_duplicates_skipped_total 4');
     // The same payload and index in another environment or tenant is another event.
     kinesis.shards.s0.push(event('acme', 'p1#a', 0, T1, { environment: 'staging' }), event('globex', 'p1#a', 0, T1));
     await lake.pollOnce();
@@ -248,7 +248,7 @@ describe('LakeWriter', () => {
     expect(await lake.flush()).toBe(false);
     expect(checkpoints()).toEqual([]);
     expect(db.prepare('SELECT COUNT(*) AS n FROM lake_files').get()).toEqual({ n: 0 });
-    expect(metrics.render()).toContain('flagstream_lake_flush_failures_total 1');
+    expect(await metrics.render()).toContain('flagstream_lake_flush_failures_total 1');
 
     kinesis.shards.s0.push(event('acme', 'p1#a', 1, T1));
     await lake.pollOnce();

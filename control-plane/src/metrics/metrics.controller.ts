@@ -7,7 +7,7 @@ export class MetricsController {
 
   @Get('metrics')
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
-  render(): string {
+  render(): Promise<string> {
     return this.metrics.render();
   }
 }

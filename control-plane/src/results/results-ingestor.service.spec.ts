@@ -242,7 +242,7 @@ describe('ResultsIngestor', () => {
       evaluations: 4,
     });
     expect(analysis()).toMatchObject({ progress_at: '2026-11-26T04:00:17.000Z', late_events: 7, last_result_at: expect.any(String) });
-    const text = metrics.render();
+    const text = await metrics.render();
     expect(text).toContain('flagstream_result_rows_stored_total 2');
     for (const reason of ['stale-generation', 'retraction', 'malformed', 'outdated']) {
       expect(text).toContain(`flagstream_result_records_skipped_total{reason="${reason}"} 1`);
@@ -253,7 +253,7 @@ describe('ResultsIngestor', () => {
     const kinesis = new FakeKinesis({ r0: ['{', '[]', created({ ...rowOf(1, 1), type: 'nope' }), created(rowOf(1, 1, { generation: 2 }))], r1: ['x'] });
     expect(await ingestor(kinesis).pollOnce()).toBe(1);
     expect(warnings).toHaveBeenCalledTimes(1);
-    expect(metrics.render()).toContain('flagstream_result_records_skipped_total{reason="malformed"} 4');
+    expect(await metrics.render()).toContain('flagstream_result_records_skipped_total{reason="malformed"} 4');
     expect(db.prepare('SELECT sequence_number FROM stream_checkpoints WHERE shard_id = ?').get('r1')).toEqual({ sequence_number: 'r1-1' });
   });
 

@@ -18,7 +18,7 @@ export function createKinesisClient(config: Config): KinesisClient {
       ? { endpoint: config.kinesisEndpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : {}),
     maxAttempts: 3,
-    // HTTP/1.1: the client would pick HTTP/2 (for SubscribeToShard), whose answers the emulator garbles for some calls.
+    // HTTP/1.1: the client would pick HTTP/2 (for SubscribeToShard), which the local emulator does not speak and nothing here needs.
     // A request unanswered after 15 s fails (and is retried) instead of hanging on: a stalled
     // stream must not hold heartbeats and writes forever.
     requestHandler: new NodeHttpHandler({ connectionTimeout: 3000, requestTimeout: 15000, throwOnRequestTimeout: true }),
@@ -28,6 +28,8 @@ export function createKinesisClient(config: Config): KinesisClient {
 export interface PutOutcome {
   /** Indexes (into the given entries) that the stream did not take. */
   failed: number[];
+  /** Why, per failed index in the same order: the record's ErrorCode, or `RequestFailed` when the whole call failed. */
+  errorCodes: string[];
 }
 
 export interface StreamSummary {
@@ -172,11 +174,16 @@ export class StreamService implements OnApplicationBootstrap, OnModuleDestroy {
     try {
       const out = await this.kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: entries }));
       const failed: number[] = [];
-      (out.Records ?? []).forEach((record, i) => record.ErrorCode && failed.push(i));
-      return { failed };
+      const errorCodes: string[] = [];
+      (out.Records ?? []).forEach((record, i) => {
+        if (!record.ErrorCode) return;
+        failed.push(i);
+        errorCodes.push(record.ErrorCode);
+      });
+      return { failed, errorCodes };
     } catch (error) {
       this.logger.warn(`PutRecords to ${stream} failed: ${(error as Error).message}`);
-      return { failed: entries.map((_, i) => i) };
+      return { failed: entries.map((_, i) => i), errorCodes: entries.map(() => 'RequestFailed') };
     }
   }
 
