@@ -15,13 +15,13 @@ import { AggregatedRecordBuilder, MAX_KINESIS_RECORD_BYTES, unpackRecord } from 
 export const KINESIS_ENDPOINT = process.env.FLAGSTREAM_TEST_KINESIS ?? 'http://127.0.0.1:14568';
 export const EVENTS_STREAM = 'flagstream-events';
 
-export function kinesisClient(): KinesisClient {
+export function kinesisClient(endpoint = KINESIS_ENDPOINT): KinesisClient {
   return new KinesisClient({
     region: 'us-east-1',
-    endpoint: KINESIS_ENDPOINT,
+    endpoint,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 3,
-    // HTTP/1.1: the emulator's HTTP/2 answers confuse the client (control-plane/src/stream/kinesis.ts).
+    // HTTP/1.1, as the control plane speaks to the emulator (control-plane/src/stream/kinesis.ts).
     requestHandler: new NodeHttpHandler({ connectionTimeout: 3000, requestTimeout: 30_000 }),
   });
 }

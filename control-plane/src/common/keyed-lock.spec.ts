@@ -28,4 +28,25 @@ describe('KeyedLock', () => {
     await expect(failed).rejects.toThrow('boom');
     await expect(next).resolves.toBe('next');
   });
+
+  it('keeps the key past the work while what it holds is unsettled, and answers the caller at once', async () => {
+    const lock = new KeyedLock();
+    let landed = () => {};
+    const inFlight = new Promise<void>((resolve) => (landed = resolve));
+    const log: string[] = [];
+    const first = lock.run('a', async (hold) => {
+      hold(inFlight.then(() => log.push('landed')));
+      return 'answered';
+    });
+    const second = lock.run('a', async () => log.push('second'));
+    await expect(first).resolves.toBe('answered');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(lock.isHeld('a')).toBe(true);
+    expect(log).toEqual([]);
+    landed();
+    await second;
+    expect(log).toEqual(['landed', 'second']);
+    await new Promise((r) => setImmediate(r));
+    expect(lock.isHeld('a')).toBe(false);
+  });
 });

@@ -94,6 +94,28 @@ describe('EventsService writes', () => {
     expect(writtenIndexes(stream)).toEqual([0, 1, 2, 3]);
   });
 
+  it('lets a retry that comes right after a 503 wait for the calls still in flight, so it writes only what they did not', async () => {
+    // The stream hangs on the first call past the 1 s deadline, then takes it.
+    let release = () => {};
+    const slow = stream.putRecords.bind(stream);
+    let first = true;
+    stream.putRecords = async (name, entries) => {
+      if (first) {
+        first = false;
+        await new Promise<void>((resolve) => (release = resolve));
+      }
+      return slow(name, entries);
+    };
+    const events = [0, 1, 2].map(custom);
+    const error = await service.ingest(environment, 'acme', events, 'in-flight').catch((e: unknown) => e);
+    expect((error as Problem).status).toBe(503);
+    const retry = service.ingest(environment, 'acme', events, 'in-flight');
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    expect((await retry).response).toEqual({ accepted: 3, rejected: [] });
+    expect(writtenIndexes(stream)).toEqual([0, 1, 2]);
+  });
+
   it('answers a payload ID it has fully written with the first answer, writing nothing', async () => {
     const events = [custom(0), { kind: 'nope' }];
     const first = await service.ingest(environment, 'acme', events, 'p3');

@@ -82,7 +82,9 @@ export class EventsService {
     // Without a header every request is a payload of its own: a random ID needs no hash.
     const payloadId = payloadIdHeader === undefined ? randomUUID() : streamPayloadId(payloadIdHeader, canonicalJsonHash(payload));
     // Behind a write of the same payload still in flight, then see what it left to do.
-    return this.writes.run(`${environment.id}\u0000${payloadId}`, () => this.ingestOnce(environment, tenantKey, payload, payloadId, payloadIdHeader));
+    // After a 503 the lock stays held until the payload's calls in flight have landed or failed,
+    // so a quick retry sees in the ledger what they wrote and writes only the rest.
+    return this.writes.run(`${environment.id}\u0000${payloadId}`, (hold) => this.ingestOnce(environment, tenantKey, payload, payloadId, payloadIdHeader, hold));
   }
 
   private async ingestOnce(
@@ -91,6 +93,7 @@ export class EventsService {
     payload: unknown[],
     payloadId: string,
     headerId: string | undefined,
+    hold: (until: Promise<unknown>) => void,
   ): Promise<Ingested> {
     const known = this.ledger.find(environment.tenantId, environment.id, payloadId);
     if (known?.complete) {
@@ -116,7 +119,7 @@ export class EventsService {
       indexes.forEach((i) => written.add(i));
       this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt);
       this.countTimes(indexes, times);
-    });
+    }, hold);
 
     const response: BulkResponse = { accepted: events.length, rejected };
     this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt);

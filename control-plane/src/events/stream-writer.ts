@@ -23,6 +23,9 @@ interface Write {
   deadline: number;
   retryDelayMs: number;
   done: boolean;
+  /** Records of it in a call now. */
+  inFlight: number;
+  settle: () => void;
   onWritten: (indexes: number[]) => void;
   resolve: () => void;
   reject: (error: Error) => void;
@@ -91,13 +94,22 @@ export class StreamWriter implements OnModuleDestroy {
   /**
    * Writes a payload's records; resolves once the stream took every one, calling `onWritten`
    * with the indexes of each record as it lands. Rejects with a 503 Problem at `deadline`.
+   * `hold` gets, at once, a promise that settles when no record of the payload is waiting or
+   * in a call any more: after a 503, a call in flight may still land (and call `onWritten`).
    */
-  async write(tenant: string, records: PayloadRecord[], deadline: number, onWritten: (indexes: number[]) => void): Promise<void> {
-    if (records.length === 0) return;
+  async write(tenant: string, records: PayloadRecord[], deadline: number, onWritten: (indexes: number[]) => void, hold?: (settled: Promise<void>) => void): Promise<void> {
+    let settle = () => {};
+    hold?.(new Promise<void>((resolve) => (settle = resolve)));
+    if (records.length === 0) return settle();
     const bytes = records.reduce((sum, r) => sum + r.data.length + r.partitionKey.length, 0);
-    await this.admit(tenant, bytes, deadline);
+    try {
+      await this.admit(tenant, bytes, deadline);
+    } catch (error) {
+      settle();
+      throw error;
+    }
     return new Promise<void>((resolve, reject) => {
-      const write: Write = { tenant, bytes, remaining: records.length, deadline, retryDelayMs: FIRST_RETRY_MS, done: false, onWritten, resolve, reject };
+      const write: Write = { tenant, bytes, remaining: records.length, deadline, retryDelayMs: FIRST_RETRY_MS, done: false, inFlight: 0, settle, onWritten, resolve, reject };
       write.timer = setTimeout(() => this.expire(write), Math.max(0, deadline - Date.now()));
       for (const record of records) this.enqueue({ write, record });
       this.pump();
@@ -202,6 +214,7 @@ export class StreamWriter implements OnModuleDestroy {
       if (queue.length) this.turn.push(tenant);
       else this.queues.delete(tenant);
       if (next.write.done) continue; // expired while queued: its bytes were released then
+      next.write.inFlight++;
       batch.push(next);
       bytes += size;
     }
@@ -219,6 +232,7 @@ export class StreamWriter implements OnModuleDestroy {
     for (const code of failed.values()) this.metrics.inc('flagstream_stream_throttles_total', 1, { code });
     const retries = new Map<Write, PayloadRecord[]>();
     batch.forEach(({ write, record }, i) => {
+      write.inFlight--;
       const recordBytes = record.data.length + record.partitionKey.length;
       if (!failed.has(i)) {
         // Recorded even after a 503: the payload's retry then writes only the rest.
@@ -235,6 +249,8 @@ export class StreamWriter implements OnModuleDestroy {
       this.metrics.inc('flagstream_stream_write_retries_total');
       retries.set(write, [...(retries.get(write) ?? []), record]);
     });
+    // Payloads answered already (a 503) whose last call just returned: their lock may go.
+    for (const write of new Set(batch.map((q) => q.write))) if (write.done && write.inFlight === 0) write.settle();
     // A payload's refused records go back together, after its backoff.
     for (const [write, records] of retries) {
       const delay = write.retryDelayMs;
@@ -250,6 +266,7 @@ export class StreamWriter implements OnModuleDestroy {
   private finish(write: Write): void {
     write.done = true;
     clearTimeout(write.timer);
+    if (write.inFlight === 0) write.settle();
     write.resolve();
   }
 
@@ -257,6 +274,7 @@ export class StreamWriter implements OnModuleDestroy {
   private expire(write: Write): void {
     if (write.done) return;
     write.done = true;
+    if (write.inFlight === 0) write.settle();
     this.release(write.tenant, write.bytes);
     write.bytes = 0;
     this.metrics.inc('flagstream_ingest_rejected_total', 1, { reason: 'deadline' });
