@@ -32,6 +32,14 @@ require.cache[getShardIteratorPath].exports = function getShardIteratorInSeconds
   return getShardIterator(store, data, cb);
 };
 
+// CBOR answers (Flink's Kinesis sink, AWS SDK for Java v2): kinesalite encodes them with
+// cbor's encodeOne, which cuts the output at its 16 KiB buffer; PutRecords' answer for 500
+// records is ~50 KB, so the sink read a truncated answer and its job failed. Encode whole.
+const cbor = require(require.resolve('cbor', { paths: [require.resolve('kinesalite')] }));
+cbor.Encoder.encodeOne = function encodeWhole(obj, options) {
+  return new cbor.Encoder({ ...options, highWaterMark: 1 << 30 })._encodeAll([obj]);
+};
+
 const kinesalite = require('kinesalite');
 const server = kinesalite({
   path: dir || undefined,

@@ -11,7 +11,7 @@ export const TEST_PORTS = Object.fromEntries(
   Object.entries({ api: 18080, kinesis: 14568, flink: 18081, validator: 18082 }).map(([name, port]) => [name, port + OFFSET]),
 );
 /** Ports of what a test starts itself: the Managed Flink stand-in and a second control plane (test/e2e/managed-flink.e2e.ts), the backfill test's control plane, the kill test's control plane and stream emulator (test/e2e/kill.e2e.ts). */
-export const EXTRA_TEST_PORTS = { managedFlink: 18083 + OFFSET, secondApi: 18084 + OFFSET, backfillApi: 18085 + OFFSET, killApi: 18086 + OFFSET, killEmulator: 18087 + OFFSET, backpressureApi: 18088 + OFFSET, backpressureEmulator: 18089 + OFFSET };
+export const EXTRA_TEST_PORTS = { managedFlink: 18083 + OFFSET, secondApi: 18084 + OFFSET, backfillApi: 18085 + OFFSET, killApi: 18086 + OFFSET, killEmulator: 18087 + OFFSET, backpressureApi: 18088 + OFFSET, backpressureEmulator: 18089 + OFFSET, emulatorBridges: 18090 + OFFSET };
 /** Small, so the 413 tests need no huge bodies; the pipeline tests stay far below it. */
 export const TEST_MAX_BODY_BYTES = 512 * 1024;
 
