@@ -21,16 +21,76 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
 }
 if (dir) mkdirSync(dir, { recursive: true });
 
-// GetShardIterator's AT_TIMESTAMP: the AWS SDK for Java v1 (Flink's Kinesis source) sends
-// milliseconds since the epoch, as its Kinesis model says (`unixTimestampInMillis`); the AWS
-// SDKs for JavaScript send seconds. Real Kinesis takes both; kinesalite reads seconds only. A
-// value past the year 5000 in seconds is taken as milliseconds.
+// GetShardIterator's AT_TIMESTAMP, in two ways unlike Kinesis:
+// - The AWS SDK for Java v1 (Flink's Kinesis source) sends milliseconds since the epoch, as its
+//   Kinesis model says (`unixTimestampInMillis`); the JavaScript SDKs send seconds. Kinesis takes
+//   both; kinesalite reads seconds only. A value past the year 5000 in seconds is milliseconds.
+// - kinesalite scans the shard from its start for the first record at or after the time (slower
+//   as the shard fills), and never answers when there is none yet (a new job's reader, started
+//   at "now" on a quiet shard, waited for its socket timeout). Here the position is found by a
+//   binary search over the shard's sequence numbers, and with no such record it is just after
+//   the shard's last record (records put later arrive later), or its start when it is empty.
+const db = require(require.resolve('kinesalite/db'));
 const getShardIteratorPath = require.resolve('kinesalite/actions/getShardIterator');
 const getShardIterator = require(getShardIteratorPath);
-require.cache[getShardIteratorPath].exports = function getShardIteratorInSeconds(store, data, cb) {
+require.cache[getShardIteratorPath].exports = function getShardIteratorBridged(store, data, cb) {
   if (typeof data.Timestamp === 'number' && data.Timestamp > 1e11) data.Timestamp /= 1000;
-  return getShardIterator(store, data, cb);
+  // Anything else, and every refusal (no such stream or shard, a time ahead), is kinesalite's own.
+  if (data.ShardIteratorType !== 'AT_TIMESTAMP' || typeof data.Timestamp !== 'number' || data.Timestamp * 1000 > Date.now()) {
+    return getShardIterator(store, data, cb);
+  }
+  let shardIx;
+  try {
+    shardIx = db.resolveShardId(data.ShardId).shardIx;
+  } catch {
+    return getShardIterator(store, data, cb);
+  }
+  store.getStream(data.StreamName, (error, stream) => {
+    if (error || shardIx >= stream.Shards.length) return getShardIterator(store, data, cb);
+    positionAt(store.getStreamDb(data.StreamName), stream, shardIx, data.Timestamp).then(
+      (position) => {
+        const { Timestamp, ...rest } = data;
+        getShardIterator(store, { ...rest, ...position }, cb);
+      },
+      () => getShardIterator(store, data, cb),
+    );
+  });
 };
+
+/** The iterator position of the first record of a shard that arrived at or after `seconds`. */
+async function positionAt(streamDb, stream, shardIx, seconds) {
+  const prefix = db.shardIxToHex(shardIx);
+  const end = db.shardIxToHex(shardIx + 1);
+  const first = (options) =>
+    new Promise((resolve, reject) => {
+      let found;
+      streamDb.createReadStream({ ...options, limit: 1 }).on('data', (item) => (found = item)).on('error', reject).on('end', () => resolve(found));
+    });
+  const seqOf = (item) => item.key.split('/')[1];
+  const last = await first({ gt: prefix, lt: end, reverse: true });
+  if (!last) return { ShardIteratorType: 'TRIM_HORIZON' };
+  if (last.value.ApproximateArrivalTimestamp < seconds) return { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: seqOf(last) };
+  const shardSeq = db.parseSequence(stream.Shards[shardIx].SequenceNumberRange.StartingSequenceNumber);
+  // Keys order a shard's records by their sequence index, which grows with their arrival.
+  const keyAt = (seqIx) => `${prefix}/${db.stringifySequence({ ...shardSeq, seqIx, seqTime: shardSeq.shardCreateTime })}`;
+  let lo = Number(shardSeq.seqIx);
+  let hi = Number(db.parseSequence(seqOf(last)).seqIx);
+  if (shardSeq.version !== 2 || !Number.isSafeInteger(lo) || !Number.isSafeInteger(hi)) throw new Error('not a sequence to search');
+  let found = last;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const item = await first({ gte: keyAt(mid), lt: end });
+    if (item && item.value.ApproximateArrivalTimestamp >= seconds) {
+      found = item;
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  const atLo = await first({ gte: keyAt(lo), lt: end });
+  if (atLo && atLo.value.ApproximateArrivalTimestamp >= seconds) found = atLo;
+  return { ShardIteratorType: 'AT_SEQUENCE_NUMBER', StartingSequenceNumber: seqOf(found) };
+}
 
 // CBOR answers (Flink's Kinesis sink, AWS SDK for Java v2): kinesalite encodes them with
 // cbor's encodeOne, which cuts the output at its 16 KiB buffer; PutRecords' answer for 500
