@@ -3,21 +3,19 @@
 //
 // `npm run bench -- freshness` (or any of the section names below) runs only those
 // sections; a partial run rewrites only its own part of docs/benchmarks.md (the
-// freshness, managed-flink, pools and lake blocks), or prints its rows when they belong to the main table.
+// ingest, freshness, managed-flink, pools and lake blocks), or prints its rows when they belong to the main table.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { KinesisAnalyticsV2Client, ListApplicationsCommand } from '@aws-sdk/client-kinesis-analytics-v2';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { bootstrap, ROOT } from '../scripts/bootstrap.mjs';
 import { managedFlinkEnv, standInCommand, startStack } from '../scripts/local-stack.mjs';
 import { poolsBench } from './pools.mjs';
 import { lakeBench, lakeBlock, LAKE_END, LAKE_START } from './lake.mjs';
 import { catalogBench } from './catalog.mjs';
 import { encodeBench } from './encode.mjs';
+import { ingestBench, ingestBlock, ingestSettings, INGEST_END, INGEST_START } from './ingest.mjs';
 
 const PORTS = { api: 28080, kinesis: 24568, flink: 28081, validator: 28082 };
 /** The managed-flink section's own processes: the stand-in and a second control plane on the same stack. */
@@ -312,6 +310,9 @@ if (asked.length && asked.every((name) => name === 'catalog' || name === 'encode
   process.exit(0);
 }
 
+// The ingest section's knobs (BENCH_INGEST_*), checked before the stack starts.
+const ingestConfig = wanted('ingest') ? ingestSettings() : undefined;
+
 await bootstrap();
 const dataDir = mkdtempSync(join(tmpdir(), 'flagstream-bench-'));
 say('starting the stack');
@@ -320,6 +321,8 @@ const rows = [];
 let freshnessRows;
 let managedFlinkRows;
 let poolsRows;
+/** The ingest section's measurements (bench/ingest.mjs writes its block). */
+let ingestResult;
 /** The lake section's measurements (bench/lake.mjs writes its block). */
 let lakeResult;
 /** The 1-minute load average when the pools section began. */
@@ -350,28 +353,9 @@ try {
   rows.push(['Validate, a JVM started per request (3 runs)', `median ${s(median(cold))} — ${(median(cold) / median(warm)).toFixed(0)}× the warm planner`]);
   }
 
-  // 2. Ingest, interleaved: the same 100 events straight to the emulator with PutRecords,
-  // through POST /bulk, and through POST /bulk gzip. The first is the stream's own cost.
-  if (wanted('ingest')) {
-  say('ingest: 100-event payloads, direct PutRecords vs /bulk plain vs /bulk gzip, interleaved');
-  const kinesis = new KinesisClient({ region: 'us-east-1', endpoint: stack.kinesisEndpoint, credentials: { accessKeyId: 'l', secretAccessKey: 'l' }, requestHandler: new NodeHttpHandler() });
-  const direct = [];
-  const plain = [];
-  const gzip = [];
-  for (let i = 0; i < 20; i++) {
-    const events = payload(100, Date.now());
-    const body = JSON.stringify(events);
-    const headers = { authorization: env.sdkKey, 'content-type': 'application/json' };
-    const records = events.map((e, j) => ({ Data: Buffer.from(JSON.stringify({ ...e, tenant: 'bench-direct', eventIndex: j })), PartitionKey: `${i}:${j}` }));
-    direct.push((await timed(() => kinesis.send(new PutRecordsCommand({ StreamName: 'flagstream-events', Records: records }))))[0]);
-    plain.push((await timed(() => api('POST', '/bulk', { raw: body, headers })))[0]);
-    gzip.push((await timed(() => api('POST', '/bulk', { raw: gzipSync(body), headers: { ...headers, 'content-encoding': 'gzip' } })))[0]);
-  }
-  kinesis.destroy();
-  rows.push(['PutRecords of 100 events straight to the emulator (20 runs)', `median ${ms(median(direct))}, p90 ${ms(pct(direct, 90))}`]);
-  rows.push(['POST /bulk, 100 events, plain (20 runs, interleaved)', `median ${ms(median(plain))}, p90 ${ms(pct(plain, 90))} — ${(median(plain) / median(direct)).toFixed(2)}× the direct write`]);
-  rows.push(['POST /bulk, 100 events, gzip (20 runs, interleaved)', `median ${ms(median(gzip))} — ${(median(gzip) / median(plain)).toFixed(2)}× plain`]);
-  }
+  // 2. Ingest (bench/ingest.mjs): POST /bulk against a bare PutRecords loop of the same records,
+  // end to end through an analysis, and flat over time as the stream fills; it writes its own block.
+  if (wanted('ingest')) ingestResult = await ingestBench({ api, say, admin: ADMIN, stack, settings: ingestConfig });
 
   // 3. POST → RUNNING, and 4. a payload's count in the API.
   if (wanted('deploy')) {
@@ -485,6 +469,7 @@ const previous = (() => {
 const previousFreshness = previous.includes(FRESHNESS_START) ? previous.slice(previous.indexOf(FRESHNESS_START), previous.indexOf(FRESHNESS_END) + FRESHNESS_END.length) : undefined;
 const previousManaged = previous.includes(MANAGED_START) ? previous.slice(previous.indexOf(MANAGED_START), previous.indexOf(MANAGED_END) + MANAGED_END.length) : undefined;
 const previousLake = previous.includes(LAKE_START) ? previous.slice(previous.indexOf(LAKE_START), previous.indexOf(LAKE_END) + LAKE_END.length) : undefined;
+const previousIngest = previous.includes(INGEST_START) ? previous.slice(previous.indexOf(INGEST_START), previous.indexOf(INGEST_END) + INGEST_END.length) : undefined;
 const previousPools = previous.includes(POOLS_START) ? previous.slice(previous.indexOf(POOLS_START), previous.indexOf(POOLS_END) + POOLS_END.length) : undefined;
 
 let text;
@@ -496,6 +481,8 @@ Machine: ${machine}. Shared and noisy: read medians and ratios, not single times
 
 ${table(rows)}
 
+${ingestResult ? ingestBlock(ingestResult, { today, machine }) : previousIngest ?? ''}
+
 ${freshnessRows ? freshnessBlock(freshnessRows) : previousFreshness ?? ''}
 
 ${managedFlinkRows ? managedBlock(managedFlinkRows) : previousManaged ?? ''}
@@ -503,24 +490,20 @@ ${managedFlinkRows ? managedBlock(managedFlinkRows) : previousManaged ?? ''}
 ${poolsRows ? poolsBlock(poolsRows) : previousPools ?? ''}
 
 ${lakeResult ? lakeBlock(lakeResult, { today, machine }) : previousLake ?? ''}
-
-Known limit of the local stack, measured by hand on 2026-11-25 (not by this script):
-the emulator (kinesis-local) slows down as its streams fill. One PutRecords of 500
-records took 0.4 s on an empty stream and 3–5 s (median 3.1 s) once the stream held
-20,000 records, with and without its persistence. The events API adds 5–10 % to the
-emulator's own time (the ratio above), so ingest figures here measure the emulator,
-not Flagstream; the events API at scale needs the real Kinesis or a faster emulator.
 `;
 } else {
-  // A partial run keeps the rest of the page; only its own blocks (freshness, managed-flink, pools, lake) are replaced (or added).
+  // A partial run keeps the rest of the page; only its own blocks (ingest, freshness, managed-flink, pools, lake) are replaced (or added:
+  // before `before`, a marker of the page, when given and there; otherwise at the end).
   text = previous;
-  const replaceBlock = (old, block) => {
-    if (old) text = text.replace(old, block);
+  const replaceBlock = (old, block, before) => {
+    // A function as the replacement: the block's text is taken as it is (no `$` patterns).
+    if (old) text = text.replace(old, () => block);
     else {
-      const at = text.indexOf('\nKnown limit of the local stack');
-      text = at >= 0 ? `${text.slice(0, at)}\n${block}\n${text.slice(at)}` : `${text}\n${block}\n`;
+      const at = before ? text.indexOf(before) : -1;
+      text = at >= 0 ? `${text.slice(0, at)}${block}\n\n${text.slice(at)}` : `${text.trimEnd()}\n\n${block}\n`;
     }
   };
+  if (ingestResult) replaceBlock(previousIngest, ingestBlock(ingestResult, { today, machine }), FRESHNESS_START);
   if (freshnessRows) replaceBlock(previousFreshness, freshnessBlock(freshnessRows));
   if (managedFlinkRows) replaceBlock(previousManaged, managedBlock(managedFlinkRows));
   if (poolsRows) replaceBlock(previousPools, poolsBlock(poolsRows));
