@@ -5,7 +5,8 @@ import { ProxyRecord, RecordingProxy, sleep } from './proxy';
 import {
   deliveredPayloads, Dimension, evaluationsByFlag, ExpectedResults, expectedResults, projectRows, unconfirmedPayloads, WrittenEvent, writtenParts,
 } from './reference';
-import { LdContext, SdkHost } from './sdk-host';
+import { SdkHost } from './sdk-host';
+import { BULK_FLAGS, SDK_CONTEXTS, SDK_FLAGS } from './traffic';
 import { prng, SEED } from './seed';
 import { kinesisClient, readRecords } from './stream';
 
@@ -73,16 +74,6 @@ const WRITE_DEADLINE_MS = 3_000;
 const CONTROL_PLANE_DOWN_MS = 1_500;
 const EMULATOR_DOWN_MS = 4_000;
 
-/** host.cjs' TestData flags; ghost-flag is unknown to the SDK (variation null). */
-const SDK_FLAGS = ['new-checkout', 'dark-mode', 'search-v2', 'pricing-experiment', 'ghost-flag'];
-const CONTEXTS: LdContext[] = [
-  { kind: 'user', key: 'user-1', plan: 'free' },
-  { kind: 'user', key: 'user-2', plan: 'pro' },
-  { kind: 'user', key: 'user-3' },
-  { kind: 'multi', user: { key: 'user-5', plan: 'pro' }, organization: { key: 'org-1' } },
-  { kind: 'organization', key: 'org-2' },
-];
-const BULK_FLAGS: [string, number[]][] = [['checkout', [0, 1]], ['banner', [0, 1, 2]], ['search', [0, 1, 2, 3]]];
 
 const log = (line: string) => console.log(`[kill] ${line}`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -214,7 +205,7 @@ async function drive(host: SdkHost, rng: () => number, until: () => number): Pro
   const pick = <T>(xs: T[]): T => xs[Math.floor(rng() * xs.length)];
   while (Date.now() < until() && !aborted) {
     const flag = pick(SDK_FLAGS);
-    await host.evaluate(flag, pick(CONTEXTS), flag === 'pricing-experiment' ? 1 : pick([1, 1, 2, 3, 5, 8, 13]));
+    await host.evaluate(flag, pick(SDK_CONTEXTS), flag === 'pricing-experiment' ? 1 : pick([1, 1, 2, 3, 5, 8, 13]));
     await sleep(100 + rng() * 300);
   }
 }

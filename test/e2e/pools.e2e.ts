@@ -8,7 +8,8 @@ import {
   Delivery, deliveredPayloads, Dimension, evaluationsByFlag, ExpectedResults, expectedResults, projectRows, unconfirmedPayloads, WrittenEvent, writtenParts,
 } from './reference';
 import { kinesisClient, readRecords } from './stream';
-import { LdContext, SdkHost } from './sdk-host';
+import { SdkHost } from './sdk-host';
+import { BULK_FLAGS, SDK_CONTEXTS, SDK_FLAGS } from './traffic';
 
 /**
  * Pools (docs/pools.md, CONTRACT §6 and §8): a hundred analyses of ten tenants share at most
@@ -63,17 +64,6 @@ const DEFAULT_GROUP_BY: Dimension[] = ['flagKey', 'variation'];
 const WINDOWS: [string, number][] = [['5s', 5_000], ['10s', 10_000], ['30s', 30_000], ['1m', 60_000]];
 const GROUP_BYS: (Dimension[] | undefined)[] = [undefined, ['flagKey'], ['variation'], ['flagKey', 'variation', 'environment'], ['environment', 'flagKey'], ['flagKey', 'variation']];
 
-/** The SDK hosts' flags (host.cjs' TestData; ghost-flag is unknown to them, so its variation is null). */
-const SDK_FLAGS = ['new-checkout', 'dark-mode', 'search-v2', 'pricing-experiment', 'ghost-flag'];
-const CONTEXTS: LdContext[] = [
-  { kind: 'user', key: 'user-1', plan: 'free' },
-  { kind: 'user', key: 'user-2', plan: 'pro' },
-  { kind: 'user', key: 'user-3' },
-  { kind: 'multi', user: { key: 'user-5', plan: 'pro' }, organization: { key: 'org-1' } },
-  { kind: 'organization', key: 'org-2' },
-];
-/** The /bulk tenants' flags and their variations. */
-const BULK_FLAGS: [string, number[]][] = [['checkout', [0, 1]], ['banner', [0, 1, 2]], ['search', [0, 1, 2, 3]]];
 /** Sent by the added analysis' tenant only once that analysis exists (see 4. above). */
 const ADDED_FLAG = 'pool-added';
 
@@ -265,7 +255,7 @@ async function bulkTraffic(t: TenantRun): Promise<void> {
 async function sdkTraffic(host: SdkHost): Promise<void> {
   while (Date.now() < trafficUntil - 4000 && !aborted) {
     const flag = pick(SDK_FLAGS);
-    await host.evaluate(flag, pick(CONTEXTS), flag === 'pricing-experiment' ? 1 : pick([1, 1, 2, 3, 5, 8, 13]));
+    await host.evaluate(flag, pick(SDK_CONTEXTS), flag === 'pricing-experiment' ? 1 : pick([1, 1, 2, 3, 5, 8, 13]));
     await sleep(250 + rng() * 500);
   }
   if (aborted) return;
