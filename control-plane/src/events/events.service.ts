@@ -122,8 +122,7 @@ export class EventsService {
     }, hold);
 
     const response: BulkResponse = { accepted: events.length, rejected };
-    this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt);
-    this.ledger.complete(environment.tenantId, environment.id, payloadId, response);
+    this.ledger.complete(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt, response);
     this.metrics.inc('flagstream_events_accepted_total', events.length);
     this.metrics.inc('flagstream_events_rejected_total', rejected.length);
     return { response, receivedAt };

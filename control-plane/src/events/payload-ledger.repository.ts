@@ -21,7 +21,8 @@ export interface PayloadRecord {
 export interface PayloadLedger {
   find(tenantId: string, environmentId: string, payloadId: string): PayloadRecord | undefined;
   recordWritten(tenantId: string, environmentId: string, payloadId: string, eventCount: number, written: Set<number>, receivedAt: number): void;
-  complete(tenantId: string, environmentId: string, payloadId: string, response: unknown): void;
+  /** Records the payload as complete, with every event written and the answer its retries get. */
+  complete(tenantId: string, environmentId: string, payloadId: string, eventCount: number, written: Set<number>, receivedAt: number, response: unknown): void;
   /** Whether another body was already seen with this X-LaunchDarkly-Payload-ID (a ledger key `<headerId>#<other hash>`). */
   otherBodySeen(tenantId: string, environmentId: string, headerId: string, payloadId: string): boolean;
   forgetBefore(epochMs: number): number;
@@ -30,12 +31,25 @@ export const PAYLOAD_LEDGER = Symbol('PayloadLedger');
 
 @Injectable()
 export class SqlitePayloadLedger implements PayloadLedger {
-  constructor(@Inject(DATABASE) private readonly db: Db) {}
+  // Prepared once: every payload runs them (the events API's hot path).
+  private readonly findStatement;
+  private readonly writtenStatement;
+  private readonly completeStatement;
+
+  constructor(@Inject(DATABASE) private readonly db: Db) {
+    this.findStatement = db.prepare('SELECT event_count, written, complete, response, received_at FROM payloads WHERE tenant_id = ? AND environment_id = ? AND payload_id = ?');
+    this.writtenStatement = db.prepare(
+      `INSERT INTO payloads (tenant_id, environment_id, payload_id, event_count, written, received_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, environment_id, payload_id) DO UPDATE SET written = excluded.written`,
+    );
+    this.completeStatement = db.prepare(
+      `INSERT INTO payloads (tenant_id, environment_id, payload_id, event_count, written, received_at, complete, response) VALUES (?, ?, ?, ?, ?, ?, 1, ?)
+       ON CONFLICT (tenant_id, environment_id, payload_id) DO UPDATE SET written = excluded.written, complete = 1, response = excluded.response`,
+    );
+  }
 
   find(tenantId: string, environmentId: string, payloadId: string): PayloadRecord | undefined {
-    const row = this.db
-      .prepare('SELECT event_count, written, complete, response, received_at FROM payloads WHERE tenant_id = ? AND environment_id = ? AND payload_id = ?')
-      .get(tenantId, environmentId, payloadId) as
+    const row = this.findStatement.get(tenantId, environmentId, payloadId) as
       | { event_count: number; written: string; complete: number; response: string | null; received_at: number }
       | undefined;
     if (!row) return undefined;
@@ -49,18 +63,11 @@ export class SqlitePayloadLedger implements PayloadLedger {
   }
 
   recordWritten(tenantId: string, environmentId: string, payloadId: string, eventCount: number, written: Set<number>, receivedAt: number): void {
-    this.db
-      .prepare(
-        `INSERT INTO payloads (tenant_id, environment_id, payload_id, event_count, written, received_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (tenant_id, environment_id, payload_id) DO UPDATE SET written = excluded.written`,
-      )
-      .run(tenantId, environmentId, payloadId, eventCount, JSON.stringify([...written]), receivedAt);
+    this.writtenStatement.run(tenantId, environmentId, payloadId, eventCount, JSON.stringify([...written]), receivedAt);
   }
 
-  complete(tenantId: string, environmentId: string, payloadId: string, response: unknown): void {
-    this.db
-      .prepare('UPDATE payloads SET complete = 1, response = ? WHERE tenant_id = ? AND environment_id = ? AND payload_id = ?')
-      .run(JSON.stringify(response), tenantId, environmentId, payloadId);
+  complete(tenantId: string, environmentId: string, payloadId: string, eventCount: number, written: Set<number>, receivedAt: number, response: unknown): void {
+    this.completeStatement.run(tenantId, environmentId, payloadId, eventCount, JSON.stringify([...written]), receivedAt, JSON.stringify(response));
   }
 
   otherBodySeen(tenantId: string, environmentId: string, headerId: string, payloadId: string): boolean {
