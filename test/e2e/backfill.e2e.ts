@@ -143,7 +143,13 @@ describe('backfill: a replay older than the events stream reads the data lake, t
     const phase1Events = phase1.reduce((n, d) => n + d.events.length, 0);
     expect(s1.length).toBe(phase1Events);
 
-    // 2. The lake has them all once the writer committed (every 1 s; and at the stop). Then a fresh stream.
+    // 2. The lake has them all once the writer committed them (every 1 s): wait for that, since the
+    // next control plane reads another stream and would never read what this one had not. Then a fresh stream.
+    await eventually('the lake writer to commit every event of S1', async () => {
+      const metrics = (await call('GET', '/metrics', { base: API })).body as string;
+      const written = Number(/^flagstream_lake_records_written_total (\d+)$/m.exec(metrics)?.[1] ?? 0);
+      return written >= phase1Events ? true : undefined;
+    }, 60_000, 250);
     await stopControlPlane();
     startControlPlane(STREAM_2);
     await ready();
