@@ -115,11 +115,24 @@ export class EventsService {
     const written = new Set(known?.written ?? []);
     const pending = events.filter((e) => !written.has(e.index));
     const times = new Map(pending.filter((e) => e.late || e.clockAhead).map((e) => [e.index, e]));
-    await this.writer.write(tenantKey, packEvents(pending, this.config.streamRecordBytes), Date.now() + this.config.writeDeadlineMs, (indexes) => {
-      indexes.forEach((i) => written.add(i));
-      this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt);
-      this.countTimes(indexes, times);
-    }, hold);
+    // The ledger learns what landed once per try: at completion, or, after a 503, once the try's
+    // last call in flight returned (the payload's lock is held until then, so its retry reads it).
+    // A crash in between loses only that knowledge: a retry writes those events again, and the
+    // jobs deduplicate on (payloadId, eventIndex).
+    let wrote!: (whole: boolean) => void;
+    const outcome = new Promise<boolean>((resolve) => (wrote = resolve));
+    const onSettled = (settled: Promise<void>) =>
+      hold(Promise.all([settled, outcome]).then(([, whole]) => whole || this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt)));
+    try {
+      await this.writer.write(tenantKey, packEvents(pending, this.config.streamRecordBytes), Date.now() + this.config.writeDeadlineMs, (indexes) => {
+        indexes.forEach((i) => written.add(i));
+        this.countTimes(indexes, times);
+      }, onSettled);
+      wrote(true);
+    } catch (error) {
+      wrote(false);
+      throw error;
+    }
 
     const response: BulkResponse = { accepted: events.length, rejected };
     this.ledger.complete(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt, response);
