@@ -25,14 +25,20 @@ const knob = (name, fallback) => {
   return value;
 };
 
-/** The recorded SDK bodies' events, repeated with fresh times to payloads of EVENTS_PER_PAYLOAD. */
-function payloads(count) {
+/** The Node SDK's recorded /bulk events (index, feature, custom, identify, summary) in test/fixtures. */
+export function recordedEvents() {
   const dir = join(ROOT, 'test/fixtures/launchdarkly-node-server-sdk-9.13.7');
   const events = ['bulk-summary-index-custom.jsonl', 'diagnostic-and-bulk-all-kinds.jsonl']
     .flatMap((file) => readFileSync(join(dir, file), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)))
     .filter((r) => r.path === '/bulk' && Array.isArray(r.body))
     .flatMap((r) => r.body);
   if (!events.length) throw new Error('no recorded /bulk events in test/fixtures');
+  return events;
+}
+
+/** The recorded SDK bodies' events, repeated with fresh times to payloads of EVENTS_PER_PAYLOAD. */
+function payloads(count) {
+  const events = recordedEvents();
   const now = Date.now();
   return Array.from({ length: count }, (_, p) =>
     Buffer.from(JSON.stringify(Array.from({ length: EVENTS_PER_PAYLOAD }, (_, i) => {

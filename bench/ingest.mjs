@@ -38,6 +38,7 @@ import { join } from 'node:path';
 import { DeleteStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ROOT } from '../scripts/bootstrap.mjs';
+import { recordedEvents } from './encode.mjs';
 
 const require = createRequire(import.meta.url);
 export const INGEST_START = '<!-- ingest: written by `npm run bench` or `npm run bench -- ingest` -->';
@@ -137,16 +138,6 @@ function dist() {
   return code;
 }
 
-/** The Node SDK's recorded /bulk events (index, feature, custom, identify, summary), as bench/encode.mjs reads them. */
-function recordedEvents() {
-  const dir = join(ROOT, 'test/fixtures/launchdarkly-node-server-sdk-9.13.7');
-  const events = ['bulk-summary-index-custom.jsonl', 'diagnostic-and-bulk-all-kinds.jsonl']
-    .flatMap((file) => readFileSync(join(dir, file), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)))
-    .filter((r) => r.path === '/bulk' && Array.isArray(r.body))
-    .flatMap((r) => r.body);
-  if (!events.length) throw new Error('no recorded /bulk events in test/fixtures');
-  return events;
-}
 
 /**
  * A payload of `size` recorded events, as JSON with placeholders for its times (bodyAt fills
