@@ -10,7 +10,8 @@
 //   FLAGSTREAM_EMULATOR_HOST  the address (default 127.0.0.1; say, to reach it from a container)
 //   FLAGSTREAM_EMULATOR_DIR   the LevelDB directory; unset keeps everything in memory
 'use strict';
-const { mkdirSync } = require('node:fs');
+const { mkdirSync, readFileSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
 
 const port = Number(process.env.FLAGSTREAM_EMULATOR_PORT || 4568);
 const host = process.env.FLAGSTREAM_EMULATOR_HOST || '127.0.0.1';
@@ -90,6 +91,57 @@ async function positionAt(streamDb, stream, shardIx, seconds) {
   const atLo = await first({ gte: keyAt(lo), lt: end });
   if (atLo && atLo.value.ApproximateArrivalTimestamp >= seconds) found = atLo;
   return { ShardIteratorType: 'AT_SEQUENCE_NUMBER', StartingSequenceNumber: seqOf(found) };
+}
+
+// StreamCreationTimestamp: kinesalite reports its creation time less 2 s (an offset it keeps for its
+// sequence numbers), in whole seconds, so a stream seemed to begin up to 3 s before it did. The
+// control plane takes a fresh stream's creation as where it begins and reads what came before from
+// the data lake (CONTRACT §9): an event received on the old stream in those seconds was then
+// expected on the new one and missed. The time each stream was created is kept (in the data
+// directory, across restarts) and reported instead, to the millisecond, as Kinesis does.
+const createdFile = dir ? join(dir, 'flagstream-stream-creation.json') : undefined;
+const created = (() => {
+  try {
+    return createdFile ? JSON.parse(readFileSync(createdFile, 'utf8')) : {};
+  } catch {
+    return {};
+  }
+})();
+const saveCreated = () => createdFile && writeFileSync(createdFile, JSON.stringify(created));
+const action = (name) => {
+  const path = require.resolve(`kinesalite/actions/${name}`);
+  return { path, original: require(path) };
+};
+const createStream = action('createStream');
+require.cache[createStream.path].exports = function createStreamNoted(store, data, cb) {
+  const at = Date.now();
+  return createStream.original(store, data, (error, result) => {
+    if (!error) {
+      created[data.StreamName] = at;
+      saveCreated();
+    }
+    cb(error, result);
+  });
+};
+const deleteStream = action('deleteStream');
+require.cache[deleteStream.path].exports = function deleteStreamNoted(store, data, cb) {
+  return deleteStream.original(store, data, (error, result) => {
+    if (!error && created[data.StreamName] !== undefined) {
+      delete created[data.StreamName];
+      saveCreated();
+    }
+    cb(error, result);
+  });
+};
+for (const [name, field] of [['describeStreamSummary', 'StreamDescriptionSummary'], ['describeStream', 'StreamDescription']]) {
+  const described = action(name);
+  require.cache[described.path].exports = function describedWithCreation(store, data, cb) {
+    return described.original(store, data, (error, result) => {
+      const at = created[data.StreamName];
+      if (!error && at !== undefined && result && result[field]) result[field].StreamCreationTimestamp = at / 1000;
+      cb(error, result);
+    });
+  };
 }
 
 // CBOR answers (Flink's Kinesis sink, AWS SDK for Java v2): kinesalite encodes them with

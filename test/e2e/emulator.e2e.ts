@@ -41,12 +41,16 @@ async function kinesisCall(action: string, body: Buffer | string, contentType: s
 }
 
 describe('the local stream emulator, as the Flink connector speaks to it', () => {
+  let createdBetween: [number, number] = [0, 0];
+
   beforeAll(async () => {
     emulator.start();
     await eventually('the emulator to listen', async () => ((await portOpen(PORT)) ? true : undefined), 30_000, 100);
     const client = kinesisClient(ENDPOINT);
     try {
+      const before = Date.now();
       await client.send(new CreateStreamCommand({ StreamName: STREAM, ShardCount: 1 }));
+      createdBetween = [before, Date.now()];
       await eventually('the stream to be ACTIVE', async () => {
         const out = await client.send(new DescribeStreamSummaryCommand({ StreamName: STREAM }));
         return out.StreamDescriptionSummary?.StreamStatus === 'ACTIVE' ? true : undefined;
@@ -59,6 +63,18 @@ describe('the local stream emulator, as the Flink connector speaks to it', () =>
   afterAll(async () => {
     await emulator.stop();
     emulator.close();
+  });
+
+  it("reports a stream's creation to the millisecond, not seconds early (where a fresh stream begins)", async () => {
+    const client = kinesisClient(ENDPOINT);
+    try {
+      const out = await client.send(new DescribeStreamSummaryCommand({ StreamName: STREAM }));
+      const created = out.StreamDescriptionSummary!.StreamCreationTimestamp!.getTime();
+      expect(created).toBeGreaterThanOrEqual(createdBetween[0]);
+      expect(created).toBeLessThanOrEqual(createdBetween[1]);
+    } finally {
+      client.destroy();
+    }
   });
 
   it('answers a CBOR PutRecords of 500 records whole', async () => {
