@@ -4,6 +4,7 @@ import { SCHEMA_IDS, SdkEvent } from '@flagstream/schemas';
 import { fieldErrors, quickValidatorFor, validatorFor } from '../common/schema-validator';
 import { encodePayload, EncodedPayload, MAX_RECORD_BYTES, PayloadOrigin } from './event-encoder';
 import { MAX_CLOCK_AHEAD_MS, toEventRecord } from './event-record';
+import { arrayElementSpans } from './json-array-spans';
 import { canonicalJsonHash, canonicalJsonHashIterative } from './payload-hash';
 
 const FIXTURES = join(__dirname, '../../../test/fixtures/launchdarkly-node-server-sdk-9.13.7');
@@ -49,10 +50,15 @@ function encoded(result: EncodedPayload) {
   return { events: result.events.map((e) => ({ ...e, data: e.data.toString('latin1') })), rejected: result.rejected };
 }
 
-/** Both answers for one payload, parsed again from its JSON text as the events API would. */
+/**
+ * Both answers for one payload, parsed again from its JSON text as the events API would. The
+ * encoder runs twice, with the text (as the API calls it: each event's JSON as sent) and without
+ * (each event's JSON.stringify); for compact text, as SDKs write it, the two agree byte for byte.
+ */
 function both(json: string, origin: PayloadOrigin = { tenant: 'acme', environment: 'production', payloadId: 'p-1#0123456789abcdef', receivedAt: 1_795_621_002_000 }, horizonMs = HOUR) {
   const expected = reference(JSON.parse(json), origin, horizonMs);
-  const actual = encoded(encodePayload(JSON.parse(json), origin, horizonMs));
+  const actual = encoded(encodePayload(JSON.parse(json), origin, horizonMs, json));
+  expect(encoded(encodePayload(JSON.parse(json), origin, horizonMs))).toEqual(actual);
   return { actual, expected };
 }
 
@@ -291,6 +297,64 @@ describe('encodePayload: the same records as toEventRecord + JSON.stringify', ()
     expect(accepted).toBeGreaterThan(500);
     expect(rejected).toBeGreaterThan(300);
     expect(fieldByField).toBeGreaterThan(100);
+  });
+});
+
+describe("encodePayload with the body's text: each event's JSON as sent", () => {
+  const origin: PayloadOrigin = { tenant: 'acme', environment: 'production', payloadId: 'p-1#0123456789abcdef', receivedAt: 1_795_621_002_000 };
+  const parsedRecords = (result: EncodedPayload) => result.events.map((e) => JSON.parse(e.data.toString('utf8')));
+
+  it('writes records of the same value as JSON.stringify would from spaced, escaped or reordered text', () => {
+    const events = bulkBodies.flat();
+    const texts = [
+      JSON.stringify(events, null, 2),
+      ` [ ${events.map((e) => JSON.stringify(e, null, '\t')).join(' ,\r\n ')} ] `,
+      // Escapes an SDK in another language may write: \u00e9, \/ and exponents.
+      JSON.stringify(events).replace(/"user"/g, '"\\u0075ser"').replace(/:(\d{13})([,}])/g, ':$1.0$2').replace(/"key":"/, '"key":"\\/'),
+      '[' + events.map((e) => JSON.stringify(Object.fromEntries(Object.entries(e as object).reverse()))).join(',') + ']',
+    ];
+    for (const text of texts) {
+      const payload = JSON.parse(text) as unknown[];
+      const withText = encodePayload(payload, origin, HOUR, text);
+      const without = encodePayload(payload, origin, HOUR);
+      expect(withText.rejected).toEqual(without.rejected);
+      expect(withText.events.map(({ index, late, clockAhead }) => ({ index, late, clockAhead }))).toEqual(without.events.map(({ index, late, clockAhead }) => ({ index, late, clockAhead })));
+      expect(parsedRecords(withText)).toEqual(parsedRecords(without));
+    }
+    // The spaced text's records keep its spacing: they are its characters, not JSON.stringify's.
+    expect(encodePayload(JSON.parse(texts[0]), origin, HOUR, texts[0]).events[0].data.toString('utf8')).toContain('\n');
+  });
+
+  it('keeps each event apart from its neighbours whatever the other elements are', () => {
+    const event = (key: string) => ({ kind: 'custom', creationDate: 1_795_621_002_000, key, context: { kind: 'user', key } });
+    const text = `[1, "a,{b}", ${JSON.stringify(event('x,]}'))}, null, [{"kind":"custom"}], {}, ${JSON.stringify(event('"\\'))} , { }, true]`;
+    const payload = JSON.parse(text) as unknown[];
+    const result = encodePayload(payload, origin, HOUR, text);
+    expect(result.events.map((e) => e.index)).toEqual([2, 6]);
+    expect(parsedRecords(result).map((r) => r.key)).toEqual(['x,]}', '"\\']);
+    expect(result.rejected.map((r) => r.index)).toEqual([0, 1, 3, 4, 5, 7, 8]);
+    expect(parsedRecords(result)).toEqual(parsedRecords(encodePayload(payload, origin, HOUR)));
+  });
+
+  it('falls back to JSON.stringify when the text does not line up with the payload', () => {
+    const payload = [{ kind: 'custom', creationDate: 1_795_621_002_000, key: 'k', context: { kind: 'user', key: 'u' } }];
+    for (const text of ['[]', '{"a":1}', '"[{}]"', JSON.stringify([...payload, ...payload])]) {
+      expect(encoded(encodePayload(payload, origin, HOUR, text))).toEqual(encoded(encodePayload(payload, origin, HOUR)));
+    }
+  });
+});
+
+describe('arrayElementSpans', () => {
+  it('finds the objects and arrays among the top-level elements, and counts every element', () => {
+    const text = ' [ {"a":"}\\\\"}, 2 ,[[]],"x\\"]", {} ,null ] ';
+    const spans = arrayElementSpans(text)!;
+    expect(spans.length).toBe(6);
+    const at = (i: number) => (spans.starts[i] === undefined ? undefined : text.slice(spans.starts[i], spans.ends[i]));
+    expect([0, 1, 2, 3, 4, 5].map(at)).toEqual(['{"a":"}\\\\"}', undefined, '[[]]', undefined, '{}', undefined]);
+    expect(arrayElementSpans('[]')).toEqual({ length: 0, starts: [], ends: [] });
+    for (const notArray of ['{}', '"[]"', '1', 'null']) expect(arrayElementSpans(notArray)).toBeUndefined();
+    // Not JSON (the caller's text always is): an unterminated string ends the scan, not the process.
+    expect(arrayElementSpans('[{"a":"}\\"}]')).toBeUndefined();
   });
 });
 

@@ -3,6 +3,7 @@ import { SCHEMA_IDS, SdkEvent } from '@flagstream/schemas';
 import { fieldErrors, quickValidatorFor, validatorFor } from '../common/schema-validator';
 import { AggregatedRecordBuilder, MAX_KINESIS_RECORD_BYTES } from '../stream/aggregated-record';
 import { boundedTimes, contextKeyOf, contextKeysOf, sdkTimeOf, toEventRecord } from './event-record';
+import { arrayElementSpans, ArraySpans } from './json-array-spans';
 
 /** Kinesis takes records of up to 1 MiB; an event whose record is larger is rejected (some room left for the key). */
 export const MAX_RECORD_BYTES = 1024 * 1024 - 1024;
@@ -22,7 +23,7 @@ export interface EncodedEvent {
   index: number;
   /**
    * The stream record, UTF-8 JSON: byte for byte JSON.stringify(toEventRecord(event, …)).
-   * The records of one payload are views into one buffer, in index order.
+   * The records of one payload are views into a few shared buffers, in index order.
    */
   data: Buffer;
   /** Older than receivedAt minus the lateness horizon (record.late). */
@@ -56,15 +57,23 @@ const RECORD_FIELD_SET: ReadonlySet<string> = new Set(RECORD_FIELDS);
  *
  * Pure, and fast: the schema is asked first by a validator that stops at the first
  * error (same schema, same answer; the full one is asked only about a refused event,
- * for its messages), and a record is written as the event's own JSON.stringify with
- * the record's fields appended, which is JSON.stringify(toEventRecord(…)) byte for byte
- * whenever the event has none of those fields of its own (see RECORD_FIELDS); when it
- * has some, the record is written field by field in the order the object spread puts
- * them. `payload` is what JSON.parse gives (JSON values only; holes are skipped as
+ * for its messages), and a record is written as the event's own JSON with the record's
+ * fields appended, which is JSON.stringify(toEventRecord(…)) byte for byte whenever the
+ * event has none of those fields of its own (see RECORD_FIELDS); when it has some, the
+ * record is written field by field in the order the object spread puts them. `payload`
+ * is what JSON.parse gives (JSON values only; holes are skipped as
  * Array.prototype.forEach skips them).
+ *
+ * The event's own JSON is its text in `sourceText`, the JSON the payload was parsed from,
+ * when given (the events API passes the body): no second serialisation. An SDK writes its
+ * body with JSON.stringify, so that text is JSON.stringify's, character for character; text
+ * written otherwise (spaces, other escapes) gives records of the same JSON value.
  */
-export function encodePayload(payload: unknown[], origin: PayloadOrigin, latenessHorizonMs: number): EncodedPayload {
+export function encodePayload(payload: unknown[], origin: PayloadOrigin, latenessHorizonMs: number, sourceText?: string): EncodedPayload {
   const quickValidate = quickValidatorFor(SCHEMA_IDS.sdkEvent);
+  // Each event's own JSON as sent, when the text it was parsed from is at hand and lines up with it.
+  let spans = sourceText === undefined ? undefined : arrayElementSpans(sourceText);
+  if (spans && spans.length !== payload.length) spans = undefined;
   const { receivedAt } = origin;
   const fixed: FixedFields = {
     tenant: JSON.stringify(origin.tenant),
@@ -78,9 +87,7 @@ export function encodePayload(payload: unknown[], origin: PayloadOrigin, latenes
 
   const events: EncodedEvent[] = [];
   const rejected: EncodedPayload['rejected'] = [];
-  const records: string[] = [];
-  const sizes: number[] = [];
-  let total = 0;
+  const out = new RecordWriter();
   for (let index = 0; index < payload.length; index++) {
     const event = payload[index];
     if (event === undefined && !(index in payload)) continue;
@@ -98,11 +105,10 @@ export function encodePayload(payload: unknown[], origin: PayloadOrigin, latenes
     if (hasRecordField(sdkEvent)) {
       record = fieldByField(sdkEvent, fixed, index, sdkTime, eventTime, late, origin, latenessHorizonMs);
     } else {
-      const own = JSON.stringify(sdkEvent);
       const sdkTimeJson = jsonNumber(sdkTime);
       const keys = contextKeysOf(sdkEvent);
       record =
-        (own.length > 2 ? `${own.slice(0, -1)},` : '{') +
+        ownFields(sdkEvent, sourceText, spans, index) +
         originHead +
         index +
         receivedAtField +
@@ -112,26 +118,55 @@ export function encodePayload(payload: unknown[], origin: PayloadOrigin, latenes
         (late ? ',"late":true' : ',"late":false') +
         (keys ? `,"contextKeys":${JSON.stringify(keys)},"contextKey":${JSON.stringify(contextKeyOf(keys))}}` : '}');
     }
-    const size = Buffer.byteLength(record, 'utf8');
-    if (size > MAX_RECORD_BYTES) {
+    // A UTF-16 unit is at most 3 bytes of UTF-8: only a record that long needs counting.
+    if (record.length * 3 > MAX_RECORD_BYTES && Buffer.byteLength(record, 'utf8') > MAX_RECORD_BYTES) {
       rejected.push({ index, error: `the event is over ${MAX_RECORD_BYTES} bytes` });
       continue;
     }
-    records.push(record);
-    sizes.push(size);
-    total += size;
-    events.push({ index, data: EMPTY, late, clockAhead });
-  }
-  // One buffer for the payload's records, each event's data a view of its own bytes.
-  const buffer = Buffer.allocUnsafe(total);
-  let offset = 0;
-  for (let i = 0; i < events.length; i++) {
-    const size = sizes[i];
-    buffer.write(records[i], offset, size, 'utf8');
-    events[i].data = buffer.subarray(offset, offset + size);
-    offset += size;
+    events.push({ index, data: out.write(record), late, clockAhead });
   }
   return { events, rejected };
+}
+
+/**
+ * Writes records as UTF-8 one after the other into shared chunks, each record's data a view of
+ * its bytes: one write per record, far cheaper than a Buffer per record or joining them first.
+ * Chunks grow from 64 KiB to 1 MiB, so a small payload takes little and a large one few chunks.
+ */
+class RecordWriter {
+  private chunk = EMPTY;
+  private pos = 0;
+  private nextChunkBytes = 64 * 1024;
+
+  write(record: string): Buffer {
+    // At most 3 bytes of UTF-8 for each UTF-16 unit.
+    const room = record.length * 3;
+    if (this.pos + room > this.chunk.length) {
+      this.chunk = Buffer.allocUnsafe(Math.max(this.nextChunkBytes, room));
+      this.nextChunkBytes = Math.min(this.nextChunkBytes * 2, 1024 * 1024);
+      this.pos = 0;
+    }
+    const start = this.pos;
+    this.pos += this.chunk.write(record, start, 'utf8');
+    return this.chunk.subarray(start, this.pos);
+  }
+}
+
+/**
+ * The event's JSON without its closing brace, ready for the record's fields: `{…own fields…,`, or
+ * `{` for an event without fields. Its text as sent when there is one (JSON.parse took it, so it
+ * is valid JSON of the same value; from an SDK, which writes it with JSON.stringify, the very same
+ * characters), else JSON.stringify's.
+ */
+function ownFields(event: object, text: string | undefined, spans: ArraySpans | undefined, index: number): string {
+  const start = spans?.starts[index];
+  if (text !== undefined && start !== undefined) {
+    let last = spans!.ends[index] - 2; // before the closing brace
+    while (text.charCodeAt(last) <= 0x20) last--; // JSON whitespace
+    return last === start ? '{' : `${text.slice(start, last + 1)},`;
+  }
+  const own = JSON.stringify(event);
+  return own.length > 2 ? `${own.slice(0, -1)},` : '{';
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -34,8 +34,8 @@ export class EventsController {
   @Requires('sdk')
   async bulk(@Req() req: AuthedRequest, @Res({ passthrough: true }) res: Response) {
     const environment = environmentOf(req);
-    const payload = this.events.decode(await readRawBody(req, this.config.maxBodyBytes), header(req, 'content-encoding'));
-    const { response, receivedAt } = await this.events.ingest(environment, environment.tenantKey, payload, header(req, 'x-launchdarkly-payload-id'));
+    const body = this.events.decode(await readRawBody(req, this.config.maxBodyBytes), header(req, 'content-encoding'));
+    const { response, receivedAt } = await this.events.ingest(environment, environment.tenantKey, body, header(req, 'x-launchdarkly-payload-id'));
     res.setHeader(RECEIVED_AT_HEADER, String(receivedAt));
     return response;
   }

@@ -7,7 +7,7 @@ import { KeyedLock } from '../common/keyed-lock';
 import { Problem } from '../common/problem';
 import { MetricsService } from '../metrics/metrics.service';
 import type { Environment } from '../tenants/tenants.repository';
-import { encodePayload, packEvents } from './event-encoder';
+import { encodePayload, packEvents, PayloadOrigin } from './event-encoder';
 import { canonicalJsonHash, streamPayloadId } from './payload-hash';
 import { PAYLOAD_LEDGER, PayloadLedger } from './payload-ledger.repository';
 import { StreamWriter } from './stream-writer';
@@ -15,6 +15,24 @@ import { StreamWriter } from './stream-writer';
 export interface BulkResponse {
   accepted: number;
   rejected: { index: number; error: string }[];
+}
+
+/**
+ * A body as the events API reads it: its JSON text, and what JSON.parse made of it. Both are let
+ * go of as soon as the payload's records are made: they are large (a 1,000-event payload is about
+ * 2 MB of objects), and kept through the stream write they would be copied by every young
+ * garbage collection meanwhile, a large part of the API's CPU under load.
+ */
+export class DecodedBody {
+  constructor(
+    public payload: unknown,
+    public text: string | undefined,
+  ) {}
+
+  release(): void {
+    this.payload = undefined;
+    this.text = undefined;
+  }
 }
 
 /** What an ingest answers, and the receive time its events were stamped with (a retry: the first try's). */
@@ -42,7 +60,7 @@ export class EventsService {
   }
 
   /** Decodes the raw body (gzip or plain) within the size limit and parses it as JSON. */
-  decode(body: Buffer, contentEncoding: string | undefined): unknown {
+  decode(body: Buffer, contentEncoding: string | undefined): DecodedBody {
     let bytes = body;
     const encoding = (contentEncoding ?? 'identity').trim().toLowerCase();
     if (encoding === 'gzip' || encoding === 'x-gzip') {
@@ -56,8 +74,9 @@ export class EventsService {
       throw new Problem(415, 'Unsupported Media Type', `Content-Encoding "${encoding}" is not supported; send gzip or no encoding.`);
     }
     if (bytes.length > this.config.maxBodyBytes) throw this.tooLarge();
+    const text = bytes.toString('utf8');
     try {
-      return JSON.parse(bytes.toString('utf8'));
+      return new DecodedBody(JSON.parse(text), text);
     } catch {
       throw new Problem(400, 'Bad Request', 'The body is not valid JSON.', [{ path: '/', message: 'must be a JSON array of events' }]);
     }
@@ -72,25 +91,29 @@ export class EventsService {
    * With an X-LaunchDarkly-Payload-ID, a payload is identified by that ID and the hash
    * of its events (see payload-hash.ts): a true retry, also gzip instead of plain,
    * writes only what is missing and counts once; another body under a reused ID is a
-   * payload of its own, written and counted, with its own stream payloadId.
+   * payload of its own, written and counted, with its own stream payloadId. `payload` is what
+   * decode() answers (the records then keep each event's JSON as sent, see encodePayload), or
+   * the parsed events themselves.
    */
   async ingest(environment: Environment, tenantKey: string, payload: unknown, payloadIdHeader: string | undefined): Promise<Ingested> {
-    if (!Array.isArray(payload)) throw Problem.invalid([{ path: '/', message: 'must be a JSON array of events' }], 'The body is not a JSON array.');
+    const body = payload instanceof DecodedBody ? payload : new DecodedBody(payload, undefined);
+    payload = undefined; // from here on only `body` holds it, so it can be let go of (DecodedBody)
+    if (!Array.isArray(body.payload)) throw Problem.invalid([{ path: '/', message: 'must be a JSON array of events' }], 'The body is not a JSON array.');
     if (payloadIdHeader !== undefined && (payloadIdHeader.length === 0 || payloadIdHeader.length > MAX_PAYLOAD_ID_LENGTH)) {
       throw Problem.invalid([{ path: 'X-LaunchDarkly-Payload-ID', message: `must be 1 to ${MAX_PAYLOAD_ID_LENGTH} characters` }]);
     }
     // Without a header every request is a payload of its own: a random ID needs no hash.
-    const payloadId = payloadIdHeader === undefined ? randomUUID() : streamPayloadId(payloadIdHeader, canonicalJsonHash(payload));
+    const payloadId = payloadIdHeader === undefined ? randomUUID() : streamPayloadId(payloadIdHeader, canonicalJsonHash(body.payload));
     // Behind a write of the same payload still in flight, then see what it left to do.
     // After a 503 the lock stays held until the payload's calls in flight have landed or failed,
     // so a quick retry sees in the ledger what they wrote and writes only the rest.
-    return this.writes.run(`${environment.id}\u0000${payloadId}`, (hold) => this.ingestOnce(environment, tenantKey, payload, payloadId, payloadIdHeader, hold));
+    return this.writes.run(`${environment.id}\u0000${payloadId}`, (hold) => this.ingestOnce(environment, tenantKey, body, payloadId, payloadIdHeader, hold));
   }
 
   private async ingestOnce(
     environment: Environment,
     tenantKey: string,
-    payload: unknown[],
+    body: DecodedBody,
     payloadId: string,
     headerId: string | undefined,
     hold: (until: Promise<unknown>) => void,
@@ -107,14 +130,8 @@ export class EventsService {
 
     // A retry stamps its records with the first try's time, so every record of a payload agrees.
     const receivedAt = known?.receivedAt ?? Date.now();
-    const { events, rejected } = encodePayload(
-      payload,
-      { tenant: tenantKey, environment: environment.key, payloadId, receivedAt },
-      this.config.latenessHorizonSeconds * 1000,
-    );
     const written = new Set(known?.written ?? []);
-    const pending = events.filter((e) => !written.has(e.index));
-    const times = new Map(pending.filter((e) => e.late || e.clockAhead).map((e) => [e.index, e]));
+    const { eventCount, records, times, accepted, rejected } = this.prepare(body, { tenant: tenantKey, environment: environment.key, payloadId, receivedAt }, written);
     // The ledger learns what landed once per try: at completion, or, after a 503, once the try's
     // last call in flight returned (the payload's lock is held until then, so its retry reads it).
     // A crash in between loses only that knowledge: a retry writes those events again, and the
@@ -122,9 +139,9 @@ export class EventsService {
     let wrote!: (whole: boolean) => void;
     const outcome = new Promise<boolean>((resolve) => (wrote = resolve));
     const onSettled = (settled: Promise<void>) =>
-      hold(Promise.all([settled, outcome]).then(([, whole]) => whole || this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt)));
+      hold(Promise.all([settled, outcome]).then(([, whole]) => whole || this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, eventCount, written, receivedAt)));
     try {
-      await this.writer.write(tenantKey, packEvents(pending, this.config.streamRecordBytes), Date.now() + this.config.writeDeadlineMs, (indexes) => {
+      await this.writer.write(tenantKey, records, Date.now() + this.config.writeDeadlineMs, (indexes) => {
         indexes.forEach((i) => written.add(i));
         this.countTimes(indexes, times);
       }, onSettled);
@@ -134,11 +151,25 @@ export class EventsService {
       throw error;
     }
 
-    const response: BulkResponse = { accepted: events.length, rejected };
-    this.ledger.complete(environment.tenantId, environment.id, payloadId, payload.length, written, receivedAt, response);
-    this.metrics.inc('flagstream_events_accepted_total', events.length);
+    const response: BulkResponse = { accepted, rejected };
+    this.ledger.complete(environment.tenantId, environment.id, payloadId, eventCount, written, receivedAt, response);
+    this.metrics.inc('flagstream_events_accepted_total', accepted);
     this.metrics.inc('flagstream_events_rejected_total', rejected.length);
     return { response, receivedAt };
+  }
+
+  /**
+   * The stream records of a payload's events not `written` yet, and what its answer needs; the
+   * body is let go of here, before the write (DecodedBody).
+   */
+  private prepare(body: DecodedBody, origin: PayloadOrigin, written: Set<number>) {
+    const payload = body.payload as unknown[];
+    const { events, rejected } = encodePayload(payload, origin, this.config.latenessHorizonSeconds * 1000, body.text);
+    const eventCount = payload.length;
+    body.release();
+    const pending = events.filter((e) => !written.has(e.index));
+    const times = new Map(pending.filter((e) => e.late || e.clockAhead).map((e) => [e.index, { late: e.late, clockAhead: e.clockAhead }]));
+    return { eventCount, records: packEvents(pending, this.config.streamRecordBytes), times, accepted: events.length, rejected };
   }
 
   /** flagstream_events_late_total and flagstream_events_clock_ahead_total, for the records just written. */

@@ -35,6 +35,7 @@ export class SqlitePayloadLedger implements PayloadLedger {
   private readonly findStatement;
   private readonly writtenStatement;
   private readonly completeStatement;
+  private readonly otherBodyStatement;
 
   constructor(@Inject(DATABASE) private readonly db: Db) {
     this.findStatement = db.prepare('SELECT event_count, written, complete, response, received_at FROM payloads WHERE tenant_id = ? AND environment_id = ? AND payload_id = ?');
@@ -45,6 +46,10 @@ export class SqlitePayloadLedger implements PayloadLedger {
     this.completeStatement = db.prepare(
       `INSERT INTO payloads (tenant_id, environment_id, payload_id, event_count, written, received_at, complete, response) VALUES (?, ?, ?, ?, ?, ?, 1, ?)
        ON CONFLICT (tenant_id, environment_id, payload_id) DO UPDATE SET written = excluded.written, complete = 1, response = excluded.response`,
+    );
+    this.otherBodyStatement = db.prepare(
+      `SELECT 1 FROM payloads WHERE tenant_id = ? AND environment_id = ? AND payload_id >= ? AND payload_id < ?
+         AND length(payload_id) = ? AND payload_id <> ? LIMIT 1`,
     );
   }
 
@@ -73,12 +78,7 @@ export class SqlitePayloadLedger implements PayloadLedger {
   otherBodySeen(tenantId: string, environmentId: string, headerId: string, payloadId: string): boolean {
     // Keys of this header ID are `<headerId>#` + a fixed-length hash: a range scan of the primary key.
     const prefix = `${headerId}#`;
-    const row = this.db
-      .prepare(
-        `SELECT 1 FROM payloads WHERE tenant_id = ? AND environment_id = ? AND payload_id >= ? AND payload_id < ?
-           AND length(payload_id) = ? AND payload_id <> ? LIMIT 1`,
-      )
-      .get(tenantId, environmentId, prefix, `${headerId}$`, prefix.length + PAYLOAD_HASH_CHARS, payloadId);
+    const row = this.otherBodyStatement.get(tenantId, environmentId, prefix, `${headerId}$`, prefix.length + PAYLOAD_HASH_CHARS, payloadId);
     return row !== undefined;
   }
 

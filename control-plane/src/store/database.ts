@@ -124,5 +124,28 @@ export function openDatabase(dataDir: string): Db {
       db.pragma(`user_version = ${i + 1}`);
     })();
   }
+  cachePreparedStatements(db);
   return db;
+}
+
+/**
+ * Makes `db.prepare` answer the same statement for the same SQL: repositories prepare where they
+ * query, and preparing costs more than running the short queries of the API's hot paths (every
+ * request's key lookup). A statement is only ever run to completion (none is iterated), so one
+ * statement can serve every caller of its SQL.
+ */
+const MAX_CACHED_STATEMENTS = 1000;
+
+function cachePreparedStatements(db: Db): void {
+  const prepare = db.prepare.bind(db);
+  const statements = new Map<string, Database.Statement>();
+  db.prepare = ((source: string) => {
+    let statement = statements.get(source);
+    if (!statement) {
+      statement = prepare(source);
+      // SQL is written in the code (an UPDATE's SET list varies with the fields changed): a few hundred at most.
+      if (statements.size < MAX_CACHED_STATEMENTS) statements.set(source, statement);
+    }
+    return statement;
+  }) as Db['prepare'];
 }

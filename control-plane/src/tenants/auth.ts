@@ -33,7 +33,7 @@ export class KeyGuard implements CanActivate {
     const req = context.switchToHttp().getRequest<AuthedRequest>();
     const key = keyOf(req.headers.authorization, role === 'sdk');
     if (!key) throw new Problem(401, 'Unauthorized', 'Send your key as "Authorization: Bearer <key>".');
-    const caller = this.identify(key);
+    const caller = this.identify(key, role);
     if (!caller) throw new Problem(401, 'Unauthorized', 'The key is not valid.');
     if (caller.role !== role) throw new Problem(403, 'Forbidden', `This endpoint needs ${article(role)} key; ${article(caller.role)} key may not do this.`);
     req.caller = caller;
@@ -43,14 +43,21 @@ export class KeyGuard implements CanActivate {
   /** Hashed once: every request compares against it. */
   private adminKeyHash?: string;
 
-  private identify(key: string): Caller | undefined {
+  /** The key's caller; the kind the endpoint needs is looked up first (the events API's every request is an SDK's). */
+  private identify(key: string, expected: Role): Caller | undefined {
     const hash = hashKey(key);
+    if (expected === 'sdk') {
+      const environment = this.tenants.findEnvironmentBySdkKeyHash(hash);
+      if (environment) return { role: 'sdk', environment };
+    }
     if (this.config.adminKey) this.adminKeyHash ??= hashKey(this.config.adminKey);
     if (this.adminKeyHash && sameHash(hash, this.adminKeyHash)) return { role: 'admin' };
     const tenant = this.tenants.findTenantByApiKeyHash(hash);
     if (tenant) return { role: 'tenant', tenant };
-    const environment = this.tenants.findEnvironmentBySdkKeyHash(hash);
-    if (environment) return { role: 'sdk', environment };
+    if (expected !== 'sdk') {
+      const environment = this.tenants.findEnvironmentBySdkKeyHash(hash);
+      if (environment) return { role: 'sdk', environment };
+    }
     return undefined;
   }
 }
