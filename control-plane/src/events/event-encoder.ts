@@ -106,7 +106,6 @@ export function encodePayload(payload: unknown[], origin: PayloadOrigin, latenes
       record = fieldByField(sdkEvent, fixed, index, sdkTime, eventTime, late, origin, latenessHorizonMs);
     } else {
       const sdkTimeJson = jsonNumber(sdkTime);
-      const keys = contextKeysOf(sdkEvent);
       record =
         ownFields(sdkEvent, sourceText, spans, index) +
         originHead +
@@ -116,7 +115,7 @@ export function encodePayload(payload: unknown[], origin: PayloadOrigin, latenes
         ',"eventTime":' +
         (eventTime === sdkTime ? sdkTimeJson : eventTime === receivedAt ? fixed.receivedAt : jsonNumber(eventTime)) +
         (late ? ',"late":true' : ',"late":false') +
-        (keys ? `,"contextKeys":${JSON.stringify(keys)},"contextKey":${JSON.stringify(contextKeyOf(keys))}}` : '}');
+        contextFields(sdkEvent);
     }
     // A UTF-16 unit is at most 3 bytes of UTF-8: only a record that long needs counting.
     if (record.length * 3 > MAX_RECORD_BYTES && Buffer.byteLength(record, 'utf8') > MAX_RECORD_BYTES) {
@@ -150,6 +149,26 @@ class RecordWriter {
     this.pos += this.chunk.write(record, start, 'utf8');
     return this.chunk.subarray(start, this.pos);
   }
+}
+
+/**
+ * The record's last fields, `,"contextKeys":…,"contextKey":…}`, or `}` for an event without a
+ * context: as toEventRecord writes them (contextKeysOf, contextKeyOf), without building the keys
+ * object for the usual single-kind context.
+ */
+function contextFields(event: SdkEvent): string {
+  const context = (event as { context?: { kind?: unknown; key?: unknown } }).context;
+  if (context && typeof context === 'object' && context.kind !== 'multi' && typeof context.key === 'string') {
+    const kind = typeof context.kind === 'string' ? context.kind : 'user';
+    // "__proto__" is no key of contextKeysOf's object (assigning it sets the prototype): its path.
+    if (kind !== '__proto__') {
+      const key = JSON.stringify(context.key);
+      const canonical = kind === 'user' ? key : JSON.stringify(contextKeyOf({ [kind]: context.key }));
+      return `,"contextKeys":{${JSON.stringify(kind)}:${key}},"contextKey":${canonical}}`;
+    }
+  }
+  const keys = contextKeysOf(event);
+  return keys ? `,"contextKeys":${JSON.stringify(keys)},"contextKey":${JSON.stringify(contextKeyOf(keys))}}` : '}';
 }
 
 /**
