@@ -63,9 +63,11 @@ export async function encodeBench({ say = console.log } = {}) {
   const horizonMs = 3600_000;
   /** One payload as EventsService.ingest treats it before PutRecords; returns the bytes it would write. */
   const ingest = (raw, n) => {
-    const payload = JSON.parse(raw.toString('utf8'));
+    const text = raw.toString('utf8');
+    const payload = JSON.parse(text);
     const payloadId = streamPayloadId(`bench-${n}`, canonicalJsonHash(payload));
-    const { events, rejected } = encodePayload(payload, { tenant: 'bench', environment: 'production', payloadId, receivedAt: Date.now() }, horizonMs);
+    // With the body's text, as the API calls it: each event's JSON as sent.
+    const { events, rejected } = encodePayload(payload, { tenant: 'bench', environment: 'production', payloadId, receivedAt: Date.now() }, horizonMs, text);
     if (rejected.length) throw new Error(`a recorded event was rejected: ${JSON.stringify(rejected[0])}`);
     let bytes = 0;
     for (const record of packEvents(events, RECORD_BYTES)) bytes += record.data.length;
@@ -98,7 +100,7 @@ What the events API does to each payload before PutRecords, in one thread and wi
 with the control plane's own built code in EventsService.ingest's order: parse the body, hash it
 (canonicalJsonHash, the payload ID's body hash), then encodePayload (events/event-encoder.ts):
 validate every event against the SDK event schema and write its stream record as UTF-8 JSON,
-byte for byte toEventRecord's; then packEvents, which packs them into aggregated Kinesis records
+byte for byte toEventRecord's (each event's JSON taken from the body's text, as the API does); then packEvents, which packs them into aggregated Kinesis records
 of 16 KiB (KPL format, with its MD5). Payloads of ${EVENTS_PER_PAYLOAD} events from the
 Node SDK's recorded /bulk bodies (index, feature, custom, identify, summary), ${perRound.toLocaleString('en-US')} payloads a
 round, ${rounds} rounds after a warm-up; events/s by the wall clock and by the process' CPU time.
