@@ -59,7 +59,7 @@ export class EventsService {
     for (const name of ['flagstream_events_late_total', 'flagstream_events_clock_ahead_total', 'flagstream_payload_ids_reused_total']) metrics.inc(name, 0);
   }
 
-  /** Decodes the raw body (gzip or plain) within the size limit and parses it as JSON. */
+  /** Decodes the raw body (gzip or plain) within the size limit and parses it as JSON; ingest() takes the answer. */
   decode(body: Buffer, contentEncoding: string | undefined): DecodedBody {
     let bytes = body;
     const encoding = (contentEncoding ?? 'identity').trim().toLowerCase();
