@@ -15,7 +15,7 @@
 //    such a payload: built here with the control plane's own built code (control-plane/dist:
 //    encodePayload, then packEvents: 16 KiB KPL aggregated records with a random UUID
 //    partition key each, as EventsService.ingest calls them), put with the AWS SDK v3 client as the control plane
-//    sets it up (HTTP/1.1 NodeHttpHandler). events/s medians and the ratio API / bare.
+//    sets it up (HTTP/1.1 NodeHttpHandler, its KinesisJsonProtocol: the SDK's with a native base64 encoder). events/s medians and the ratio API / bare.
 // 2. End to end: one 10s flag-evaluations analysis, RUNNING; then concurrent clients POST
 //    1,000-event payloads for a while; accepted events/s (2xx), and events/s from the first POST
 //    until the results API counts every accepted evaluation (summaries' counters, as
@@ -38,6 +38,7 @@ import { join } from 'node:path';
 import { DeleteStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ROOT } from '../scripts/bootstrap.mjs';
+import { CONTROL_PLANE_NODE_FLAGS } from '../scripts/local-stack.mjs';
 import { recordedEvents } from './encode.mjs';
 
 const require = createRequire(import.meta.url);
@@ -124,17 +125,21 @@ const ms = (x) => (Number.isFinite(x) ? `${x.toFixed(x < 10 ? 1 : 0)} ms` : 'n/a
 const sec = (x) => `${(x / 1000).toFixed(1)} s`;
 const times = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a');
 
-/** The control plane's built modules this section uses (the same code the API runs). */
+/** The control plane's built modules this section uses (the same code the API runs); loaded once. */
+let built;
 function dist() {
+  if (built) return built;
   const dir = join(ROOT, 'control-plane/dist');
   const old = () => new Error('control-plane/dist is missing or old: run `npm run build --workspace control-plane` (or `node scripts/bootstrap.mjs`) first');
-  if (!existsSync(join(dir, 'events/event-encoder.js')) || !existsSync(join(dir, 'stream/aggregated-record.js'))) throw old();
+  if (!existsSync(join(dir, 'events/event-encoder.js')) || !existsSync(join(dir, 'stream/aggregated-record.js')) || !existsSync(join(dir, 'stream/kinesis-json-protocol.js'))) throw old();
   const code = {
     ...require(join(dir, 'events/event-encoder.js')),
     ...require(join(dir, 'events/payload-hash.js')),
     ...require(join(dir, 'stream/aggregated-record.js')),
+    ...require(join(dir, 'stream/kinesis-json-protocol.js')),
   };
-  if (typeof code.encodePayload !== 'function' || typeof code.packEvents !== 'function' || typeof code.unpackRecord !== 'function') throw old();
+  if (typeof code.encodePayload !== 'function' || typeof code.packEvents !== 'function' || typeof code.unpackRecord !== 'function' || typeof code.KinesisJsonProtocol !== 'function') throw old();
+  built = code;
   return code;
 }
 
@@ -215,9 +220,9 @@ function calls(records) {
 }
 
 function kinesisClient(endpoint, requestTimeout = 15000) {
-  // As the control plane's createKinesisClient: HTTP/1.1, 3 attempts.
+  // As the control plane's createKinesisClient: HTTP/1.1, 3 attempts, its protocol (the SDK's, with a native base64 encoder).
   return new KinesisClient({
-    region: REGION, endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 3,
+    region: REGION, endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 3, protocol: dist().KinesisJsonProtocol,
     requestHandler: new NodeHttpHandler({ connectionTimeout: 3000, requestTimeout, throwOnRequestTimeout: true }),
   });
 }
@@ -639,7 +644,7 @@ async function startControlPlane({ stack, admin, streams, say }) {
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(logsDir, { recursive: true });
   const log = createWriteStream(join(logsDir, 'bench-ingest-control-plane.log'));
-  const child = spawn(process.execPath, [join(ROOT, 'control-plane/dist/main.js')], {
+  const child = spawn(process.execPath, [...CONTROL_PLANE_NODE_FLAGS, join(ROOT, 'control-plane/dist/main.js')], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -812,7 +817,7 @@ as the SDKs send it, and one the API does not accept goes again with the same bo
   side puts exactly the records the API writes for such a payload (the control plane's built
   encodePayload and packEvents, as EventsService.ingest calls them: KPL aggregated records of ≤ ${RECORD_BYTES / 1024} KiB, a random UUID
   partition key each), one payload's records per PutRecords call, with the AWS SDK v3 client as the
-  control plane sets it up (HTTP/1.1), straight to the emulator. The API side POSTs the same
+  control plane sets it up (HTTP/1.1; its protocol, the SDK's awsJson1_1 with a native base64 encoder), straight to the emulator. The API side POSTs the same
   payloads to /bulk: parse, hash, validate and encode, pack, and its writer's shared queue (at
   most ${WRITE_CONCURRENCY} PutRecords calls at once, several payloads' records a call), answering 202 once every
   record landed. The same number of clients, each as fast as it is answered; rounds alternate

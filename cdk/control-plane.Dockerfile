@@ -56,7 +56,8 @@ COPY --from=node-build /src/control-plane/dist control-plane/dist
 COPY flink-sql/templates flink-sql/templates
 USER node
 EXPOSE 8080
-CMD ["node", "control-plane/dist/main.js"]
+# --max-semi-space-size: as scripts/local-stack.mjs' CONTROL_PLANE_NODE_FLAGS (why: there).
+CMD ["node", "--max-semi-space-size=64", "control-plane/dist/main.js"]
 
 FROM eclipse-temurin:17-jre AS validator
 WORKDIR /app

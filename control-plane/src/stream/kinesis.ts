@@ -7,6 +7,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG, Config } from '../config/config';
+import { KinesisJsonProtocol } from './kinesis-json-protocol';
 
 export const KINESIS = Symbol('KinesisClient');
 
@@ -18,6 +19,8 @@ export function createKinesisClient(config: Config): KinesisClient {
       ? { endpoint: config.kinesisEndpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : {}),
     maxAttempts: 3,
+    // The SDK's awsJson1_1 with a native base64 encoder for the records' Data (kinesis-json-protocol.ts).
+    protocol: KinesisJsonProtocol,
     // HTTP/1.1: the client would pick HTTP/2 (for SubscribeToShard), which the local emulator does not speak and nothing here needs.
     // A request unanswered after 15 s fails (and is retried) instead of hanging on: a stalled
     // stream must not hold heartbeats and writes forever.
