@@ -356,6 +356,29 @@ describe('arrayElementSpans', () => {
     // Not JSON (the caller's text always is): an unterminated string ends the scan, not the process.
     expect(arrayElementSpans('[{"a":"}\\"}]')).toBeUndefined();
   });
+
+  it('cuts every element of generated arrays exactly, whatever quotes, backslashes and brackets their strings hold', () => {
+    const next = random(23);
+    const pieces = ['"', '\\', '\\\\', '\\"', '{', '}', '[', ']', ',', 'a', ' ', '\u00e9', '\ud83d\ude00', '\n'];
+    const str = () => Array.from({ length: Math.floor(next() * 6) }, () => pieces[Math.floor(next() * pieces.length)]).join('');
+    const value = (depth: number): unknown => {
+      const r = next();
+      if (depth > 2 || r < 0.3) return str();
+      if (r < 0.4) return Math.floor(next() * 1000);
+      if (r < 0.7) return Array.from({ length: Math.floor(next() * 3) }, () => value(depth + 1));
+      return Object.fromEntries(Array.from({ length: Math.floor(next() * 3) }, () => [str(), value(depth + 1)]));
+    };
+    for (let n = 0; n < 500; n++) {
+      const elements = Array.from({ length: Math.floor(next() * 5) }, () => (next() < 0.7 ? { [str()]: value(0), k: str() } : value(0)));
+      const text = JSON.stringify(elements, null, next() < 0.3 ? 1 : undefined);
+      const spans = arrayElementSpans(text)!;
+      expect(spans.length).toBe(elements.length);
+      elements.forEach((element, i) => {
+        if (element !== null && typeof element === 'object') expect(JSON.parse(text.slice(spans.starts[i], spans.ends[i]))).toEqual(element);
+        else expect(spans.starts[i]).toBeUndefined();
+      });
+    }
+  });
 });
 
 describe('quickValidatorFor: the same yes or no as validatorFor', () => {

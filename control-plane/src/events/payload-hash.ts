@@ -31,17 +31,51 @@ const MAX_RECURSION_DEPTH = 500;
 const TOO_DEEP = new Error('canonical JSON nested too deep for the recursive writer');
 /** What JSON.stringify would escape in a string: a quote, a backslash, a control character, a surrogate (paired or lone). */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-/** Object keys as canonical JSON writes them (JSON.stringify(key) + ':'); SDK events repeat a few names. */
-const quotedKeys = new Map<string, string>();
-const MAX_QUOTED_KEYS = 10_000;
+/** An object's keys in canonical order, each with what canonical JSON writes before its value. */
+interface Shape {
+  /** The keys as Object.keys gave them: the shape's identity. */
+  keys: string[];
+  /** Sorted by UTF-16 code units, as Array.prototype.sort() without a comparator orders strings. */
+  sorted: string[];
+  /** `"key":` for the first, `,"key":` for the others (JSON.stringify(key) between). */
+  prefixes: string[];
+}
 
-function quotedKey(key: string): string {
-  let quoted = quotedKeys.get(key);
-  if (quoted === undefined) {
-    quoted = `${JSON.stringify(key)}:`;
-    if (key.length <= 64 && quotedKeys.size < MAX_QUOTED_KEYS) quotedKeys.set(key, quoted);
+/**
+ * Shapes seen, by their first key. SDK events repeat a few shapes (an event kind's fields, a
+ * context, a summary's counters), so most objects find theirs without sorting or quoting.
+ */
+const shapes = new Map<string, Shape[]>();
+const MAX_SHAPES = 1000;
+/** Shapes kept per first key: a lookup compares with at most these. */
+const MAX_SHAPES_PER_FIRST_KEY = 8;
+const MAX_SHAPE_KEYS = 32;
+const MAX_SHAPE_KEY_LENGTH = 64;
+let shapeCount = 0;
+
+function shapeOf(keys: string[]): Shape {
+  const first = keys.length > 0 ? keys[0] : '';
+  const known = shapes.get(first);
+  if (known !== undefined) {
+    for (const shape of known) if (sameKeys(shape.keys, keys)) return shape;
   }
-  return quoted;
+  // Keys are unique, so the sort's stability does not matter.
+  const sorted = [...keys].sort();
+  const shape = { keys, sorted, prefixes: sorted.map((key, i) => `${i > 0 ? ',' : ''}${JSON.stringify(key)}:`) };
+  // Only small shapes of short keys are kept, and only so many: a body of odd objects can neither
+  // grow the cache much (at most about 2 MiB) nor make a lookup long.
+  if (shapeCount < MAX_SHAPES && (known?.length ?? 0) < MAX_SHAPES_PER_FIRST_KEY && keys.length <= MAX_SHAPE_KEYS && keys.every((key) => key.length <= MAX_SHAPE_KEY_LENGTH)) {
+    if (known !== undefined) known.push(shape);
+    else shapes.set(first, [shape]);
+    shapeCount++;
+  }
+  return shape;
+}
+
+function sameKeys(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Writes canonical JSON into a SHA-256, in pieces of about 64 KiB. */
@@ -87,25 +121,11 @@ class CanonicalWriter {
       this.buffered += ']';
       return;
     }
-    const keys = Object.keys(v);
-    // Sorted by UTF-16 code units, as Array.prototype.sort() without a comparator orders
-    // strings (keys are unique, so stability does not matter): an insertion sort, since an
-    // object has a handful of keys, often in order already.
-    for (let i = 1; i < keys.length; i++) {
-      const key = keys[i];
-      let j = i - 1;
-      if (keys[j] < key) continue;
-      do {
-        keys[j + 1] = keys[j];
-        j--;
-      } while (j >= 0 && keys[j] > key);
-      keys[j + 1] = key;
-    }
+    const { sorted, prefixes } = shapeOf(Object.keys(v));
     this.buffered += '{';
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i];
-      this.buffered += i > 0 ? `,${quotedKey(key)}` : quotedKey(key);
-      this.write((v as Record<string, unknown>)[key], depth + 1);
+    for (let i = 0; i < sorted.length; i++) {
+      this.buffered += prefixes[i];
+      this.write((v as Record<string, unknown>)[sorted[i]], depth + 1);
     }
     this.buffered += '}';
   }
