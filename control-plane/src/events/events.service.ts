@@ -118,12 +118,15 @@ export class EventsService {
     headerId: string | undefined,
     hold: (until: Promise<unknown>) => void,
   ): Promise<Ingested> {
-    const known = this.ledger.find(environment.tenantId, environment.id, payloadId);
+    // Without an X-LaunchDarkly-Payload-ID a payload cannot come again (its payloadId is random):
+    // the ledger has nothing to say about it, and is told nothing.
+    const tracked = headerId !== undefined;
+    const known = tracked ? this.ledger.find(environment.tenantId, environment.id, payloadId) : undefined;
     if (known?.complete) {
       this.metrics.inc('flagstream_payloads_deduplicated_total');
       return { response: known.response as BulkResponse, receivedAt: known.receivedAt };
     }
-    if (!known && headerId !== undefined && this.ledger.otherBodySeen(environment.tenantId, environment.id, headerId, payloadId)) {
+    if (!known && tracked && this.ledger.otherBodySeen(environment.tenantId, environment.id, headerId, payloadId)) {
       this.metrics.inc('flagstream_payload_ids_reused_total');
       this.logger.warn(`payload ID "${headerId}" (environment ${environment.id}) came again with other events; written as its own payload ${payloadId}`);
     }
@@ -139,7 +142,7 @@ export class EventsService {
     let wrote!: (whole: boolean) => void;
     const outcome = new Promise<boolean>((resolve) => (wrote = resolve));
     const onSettled = (settled: Promise<void>) =>
-      hold(Promise.all([settled, outcome]).then(([, whole]) => whole || this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, eventCount, written, receivedAt)));
+      hold(Promise.all([settled, outcome]).then(([, whole]) => whole || !tracked || this.ledger.recordWritten(environment.tenantId, environment.id, payloadId, eventCount, written, receivedAt)));
     try {
       await this.writer.write(tenantKey, records, Date.now() + this.config.writeDeadlineMs, (indexes) => {
         indexes.forEach((i) => written.add(i));
@@ -152,7 +155,7 @@ export class EventsService {
     }
 
     const response: BulkResponse = { accepted, rejected };
-    this.ledger.complete(environment.tenantId, environment.id, payloadId, eventCount, written, receivedAt, response);
+    if (tracked) this.ledger.complete(environment.tenantId, environment.id, payloadId, eventCount, written, receivedAt, response);
     this.metrics.inc('flagstream_events_accepted_total', accepted);
     this.metrics.inc('flagstream_events_rejected_total', rejected.length);
     return { response, receivedAt };
