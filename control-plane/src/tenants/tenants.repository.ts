@@ -38,8 +38,19 @@ const toEnvironment = (r: EnvironmentRow): Environment => ({ id: r.id, tenantId:
 const ENVIRONMENT_SELECT =
   'SELECT e.id, e.tenant_id, t.key AS tenant_key, e.key, e.created_at FROM environments e JOIN tenants t ON t.id = e.tenant_id';
 
+/** Environments kept by SDK key hash, at most (then it starts again). */
+const MAX_CACHED_ENVIRONMENTS = 10_000;
+
 @Injectable()
 export class SqliteTenantsRepository implements TenantsRepository {
+  /**
+   * Environments found by their SDK key's hash: every events API request asks. Safe to keep,
+   * because an environment never changes and its key is never revoked (nothing updates or
+   * deletes one); a miss is not kept, since the key may be created next. Whatever comes to
+   * rotate or revoke SDK keys must clear this.
+   */
+  private readonly environmentsBySdkKeyHash = new Map<string, Environment>();
+
   constructor(@Inject(DATABASE) private readonly db: Db) {}
 
   /** false when the key is taken. */
@@ -68,8 +79,14 @@ export class SqliteTenantsRepository implements TenantsRepository {
   }
 
   findEnvironmentBySdkKeyHash(hash: string): Environment | undefined {
+    const known = this.environmentsBySdkKeyHash.get(hash);
+    if (known) return known;
     const row = this.db.prepare(`${ENVIRONMENT_SELECT} WHERE e.sdk_key_hash = ?`).get(hash) as EnvironmentRow | undefined;
-    return row && toEnvironment(row);
+    if (!row) return undefined;
+    const environment = Object.freeze(toEnvironment(row));
+    if (this.environmentsBySdkKeyHash.size >= MAX_CACHED_ENVIRONMENTS) this.environmentsBySdkKeyHash.clear();
+    this.environmentsBySdkKeyHash.set(hash, environment);
+    return environment;
   }
 
   findEnvironment(tenantId: string, key: string): Environment | undefined {
