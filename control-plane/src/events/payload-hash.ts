@@ -63,7 +63,7 @@ function shapeOf(keys: string[]): Shape {
   const sorted = [...keys].sort();
   const shape = { keys, sorted, prefixes: sorted.map((key, i) => `${i > 0 ? ',' : ''}${JSON.stringify(key)}:`) };
   // Only small shapes of short keys are kept, and only so many: a body of odd objects can neither
-  // grow the cache much (at most about 2 MiB) nor make a lookup long.
+  // grow the cache much (a few MiB at most) nor make a lookup long.
   if (shapeCount < MAX_SHAPES && (known?.length ?? 0) < MAX_SHAPES_PER_FIRST_KEY && keys.length <= MAX_SHAPE_KEYS && keys.every((key) => key.length <= MAX_SHAPE_KEY_LENGTH)) {
     if (known !== undefined) known.push(shape);
     else shapes.set(first, [shape]);
