@@ -9,13 +9,16 @@
 // Run in the order 2, 3, 1 (see ingestBench); the block lists them as numbered here.
 //
 // 1. API vs bare PutRecords, side by side: for payloads of each size (BENCH_INGEST_SIZES events,
-//    the Node SDK's recorded /bulk bodies from test/fixtures, fresh times), rounds of a fixed
-//    duration alternate between a bare PutRecords loop and POST /bulk, the same number of
-//    concurrent clients each. The bare loop writes exactly the records the API writes for
+//    the Node SDK's recorded /bulk bodies from test/fixtures, with the round's time), and each
+//    number of concurrent clients (BENCH_INGEST_CLIENTS), rounds of a fixed duration alternate
+//    between a bare PutRecords loop and POST /bulk, the same clients each, both from a pool of
+//    payloads built before the round. The bare loop writes exactly the records the API writes for
 //    such a payload: built here with the control plane's own built code (control-plane/dist:
 //    encodePayload, then packEvents: 16 KiB KPL aggregated records with a random UUID
 //    partition key each, as EventsService.ingest calls them), put with the AWS SDK v3 client as the control plane
-//    sets it up (HTTP/1.1 NodeHttpHandler, its KinesisJsonProtocol: the SDK's with a native base64 encoder). events/s medians and the ratio API / bare.
+//    sets it up (HTTP/1.1 NodeHttpHandler, its KinesisJsonProtocol: the SDK's with a native base64 encoder). events/s medians;
+//    a side's throughput is its best median over the numbers of clients (throughputOf), and the
+//    ratio API / bare is of those.
 // 2. End to end: one 10s flag-evaluations analysis, RUNNING; then concurrent clients POST
 //    1,000-event payloads for a while; accepted events/s (2xx), and events/s from the first POST
 //    until the results API counts every accepted evaluation (summaries' counters, as
@@ -89,9 +92,9 @@ const knobList = (name, fallback) => {
 export function ingestSettings() {
   const sustainS = knob('BENCH_INGEST_SUSTAIN_S', 600);
   const settings = {
-    /** Part 1: payload sizes (events), concurrent clients, seconds a round, rounds of each side per size. */
+    /** Part 1: payload sizes (events), the numbers of concurrent clients each side is run with, seconds a round, rounds of each side per size and clients. */
     sizes: knobList('BENCH_INGEST_SIZES', '100,1000'),
-    clients: knob('BENCH_INGEST_CLIENTS', 8),
+    clients: knobList('BENCH_INGEST_CLIENTS', '8,16,32'),
     roundS: knob('BENCH_INGEST_ROUND_S', 15),
     rounds: knob('BENCH_INGEST_ROUNDS', 3),
     /** Part 2: clients, seconds of load, events a payload, seconds to wait for the results after the load. */
@@ -317,71 +320,92 @@ async function tenant(api, admin, key) {
   return { key, apiKey: created.body.apiKey, sdkKey: env.body.sdkKey };
 }
 
-/** Part 1: API vs bare PutRecords, interleaved rounds per payload size. */
+/** Part 1: API vs bare PutRecords, interleaved rounds per payload size and number of clients. */
 async function sideBySide({ say, stack, port, apiPid, settings, code, owner }) {
-  const { sizes, clients, roundS, rounds } = settings;
+  const { sizes, roundS, rounds } = settings;
   const kinesis = kinesisClient(stack.kinesisEndpoint);
   const results = [];
   try {
     for (const size of sizes) {
       const tpl = template(size);
-      const bare = [];
-      const api = [];
-      for (let round = 0; round < rounds; round++) {
-        // Bare: a pool of payloads' records, built with this round's time (not timed), put as fast as the emulator takes them.
-        const pool = Array.from({ length: clients * 2 }, (_, i) => recordsOf(code, bodyAt(tpl, Date.now()), `bench-bare-${size}-${round}-${i}-${randomUUID()}`, owner.key));
-        const recordsPerPayload = median(pool.map((p) => p.records.length));
-        const callMs = [];
-        let retried = 0;
-        let meter = cpuMeter(stack, apiPid);
-        const b = await closedLoop(clients, roundS * 1000, async (client, n) => {
-          const payload = pool[n % pool.length];
-          for (let batch of calls(payload.records)) {
-            for (let attempt = 1; batch.length; attempt++) {
-              const t = performance.now();
-              const out = await kinesis.send(new PutRecordsCommand({ StreamName: EVENTS_STREAM, Records: batch }));
-              callMs.push(performance.now() - t);
-              if (!out.FailedRecordCount) break;
-              if (attempt >= 30) throw new Error(`ingest: the emulator refused records ${attempt} times: ${out.Records.find((r) => r.ErrorCode)?.ErrorCode}`);
-              retried += out.FailedRecordCount;
-              batch = batch.filter((_, j) => out.Records[j].ErrorCode);
-              await sleep(100);
+      const levels = [];
+      for (const clients of settings.clients) {
+        const bare = [];
+        const api = [];
+        for (let round = 0; round < rounds; round++) {
+          const label = `${size}-event payloads, ${clients} clients, round ${round + 1}/${rounds}`;
+          // Bare: a pool of payloads' records, built with this round's time (not timed), put as fast as the emulator takes them.
+          const pool = Array.from({ length: clients * 2 }, (_, i) => recordsOf(code, bodyAt(tpl, Date.now()), `bench-bare-${size}-${clients}-${round}-${i}-${randomUUID()}`, owner.key));
+          const recordsPerPayload = median(pool.map((p) => p.records.length));
+          const callMs = [];
+          let retried = 0;
+          let meter = cpuMeter(stack, apiPid);
+          const b = await closedLoop(clients, roundS * 1000, async (client, n) => {
+            const payload = pool[n % pool.length];
+            for (let batch of calls(payload.records)) {
+              for (let attempt = 1; batch.length; attempt++) {
+                const t = performance.now();
+                const out = await kinesis.send(new PutRecordsCommand({ StreamName: EVENTS_STREAM, Records: batch }));
+                callMs.push(performance.now() - t);
+                if (!out.FailedRecordCount) break;
+                if (attempt >= 30) throw new Error(`ingest: the emulator refused records ${attempt} times: ${out.Records.find((r) => r.ErrorCode)?.ErrorCode}`);
+                retried += out.FailedRecordCount;
+                batch = batch.filter((_, j) => out.Records[j].ErrorCode);
+                await sleep(100);
+              }
             }
-          }
-          return payload.events;
-        });
-        bare.push({ ...b, rate: b.events / (b.ms / 1000), callMs: median(callMs), calls: callMs.length, recordsPerPayload, retried, cpu: meter() });
-        say(`ingest: ${size}-event payloads, round ${round + 1}/${rounds}, bare PutRecords: ${perSec(bare.at(-1).rate)} (${count(b.payloads)} payloads, ${recordsPerPayload} records each, PutRecords median ${ms(median(callMs))})`);
+            return payload.events;
+          });
+          bare.push({ ...b, rate: b.events / (b.ms / 1000), callMs: median(callMs), calls: callMs.length, recordsPerPayload, retried, cpu: meter() });
+          say(`ingest: ${label}, bare PutRecords: ${perSec(bare.at(-1).rate)} (${count(b.payloads)} payloads, ${recordsPerPayload} records each, PutRecords median ${ms(median(callMs))})`);
 
-        // The API: the same payloads' bodies (fresh times), the same clients, POST /bulk.
-        const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-        const postMs = [];
-        let tries = 0;
-        const metricsBefore = await writeMetrics(port);
-        meter = cpuMeter(stack, apiPid);
-        const a = await closedLoop(clients, roundS * 1000, async (client, n) => {
-          const body = bodyAt(tpl, Date.now());
-          const took = await deliver({ agent, port, sdkKey: owner.sdkKey }, body, `bench-api-${size}-${round}-${n}-${randomUUID()}`, size, (at, t) => postMs.push(t));
-          tries += took;
-          return size;
-        });
-        const cpu = meter();
-        const metricsAfter = await writeMetrics(port);
-        agent.destroy();
-        const apiCalls = metricsAfter.calls - metricsBefore.calls;
-        api.push({
-          ...a, rate: a.events / (a.ms / 1000), postMs: median(postMs), retried: tries - a.payloads, cpu,
-          calls: apiCalls, callMs: apiCalls ? ((metricsAfter.seconds - metricsBefore.seconds) / apiCalls) * 1000 : NaN,
-          recordsPerCall: apiCalls ? (a.payloads * recordsPerPayload) / apiCalls : NaN,
-        });
-        say(`ingest: ${size}-event payloads, round ${round + 1}/${rounds}, POST /bulk: ${perSec(api.at(-1).rate)} (${count(a.payloads)} payloads, POST median ${ms(median(postMs))}; API/bare ${times(api.at(-1).rate / bare.at(-1).rate)})`);
+          // The API: a pool of the same payloads' bodies, built with this round's time as the bare side's
+          // records are (so neither side spends the shared cores making payloads), each POST with an ID of its own.
+          const bodies = Array.from({ length: clients * 2 }, () => bodyAt(tpl, Date.now()));
+          const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+          const postMs = [];
+          let tries = 0;
+          const metricsBefore = await writeMetrics(port);
+          meter = cpuMeter(stack, apiPid);
+          const a = await closedLoop(clients, roundS * 1000, async (client, n) => {
+            const took = await deliver({ agent, port, sdkKey: owner.sdkKey }, bodies[n % bodies.length], `bench-api-${size}-${clients}-${round}-${n}-${randomUUID()}`, size, (at, t) => postMs.push(t));
+            tries += took;
+            return size;
+          });
+          const cpu = meter();
+          const metricsAfter = await writeMetrics(port);
+          agent.destroy();
+          const apiCalls = metricsAfter.calls - metricsBefore.calls;
+          api.push({
+            ...a, rate: a.events / (a.ms / 1000), postMs: median(postMs), retried: tries - a.payloads, cpu,
+            calls: apiCalls, callMs: apiCalls ? ((metricsAfter.seconds - metricsBefore.seconds) / apiCalls) * 1000 : NaN,
+            recordsPerCall: apiCalls ? (a.payloads * recordsPerPayload) / apiCalls : NaN,
+          });
+          say(`ingest: ${label}, POST /bulk: ${perSec(api.at(-1).rate)} (${count(a.payloads)} payloads, POST median ${ms(median(postMs))}; API/bare ${times(api.at(-1).rate / bare.at(-1).rate)})`);
+        }
+        const level = { clients, bare, api, apiRate: median(api.map((r) => r.rate)), bareRate: median(bare.map((r) => r.rate)) };
+        levels.push(level);
+        say(`ingest: ${size}-event payloads, ${clients} clients: API median ${perSec(level.apiRate)}, bare median ${perSec(level.bareRate)}: ${times(level.apiRate / level.bareRate)}`);
       }
-      results.push({ size, bare, api, ratio: median(api.map((r) => r.rate)) / median(bare.map((r) => r.rate)) });
+      results.push(throughputOf(size, levels));
     }
   } finally {
     kinesis.destroy();
   }
   return results;
+}
+
+/**
+ * A side's throughput is its best median over the numbers of clients it was run with: a closed loop of
+ * few clients measures how long each one waits for its answer as much as how much gets through. The API
+ * answers only once every record is in the stream, so it needs more payloads in flight than bare
+ * PutRecords does to reach its plateau; each side is taken at its own.
+ */
+function throughputOf(size, levels) {
+  const best = (key) => levels.reduce((a, b) => (b[key] > a[key] ? b : a));
+  const api = best('apiRate');
+  const bare = best('bareRate');
+  return { size, levels, api, bare, ratio: api.apiRate / bare.bareRate };
 }
 
 /** Part 2: a flag-evaluations analysis, load, and the time until its results count every accepted evaluation. */
@@ -732,9 +756,9 @@ export async function ingestBench({ api, say = console.log, admin, stack, settin
     const e2e = await endToEnd({ api, say, port, settings, owner: e2eOwner });
     const sustain = await sustained({ say, stack, port, settings, code, owner });
     say(`ingest: sustained: POST median last/first ${times(sustain.postRatio)}, GetRecords median last/first ${times(sustain.readRatio)}; the stream holds ${count(sustain.total.records)} records (${count(sustain.total.events)} events)`);
-    say(`ingest: API vs bare PutRecords, payloads of ${settings.sizes.join(' and ')} events, ${settings.clients} clients, ${settings.rounds} rounds of ${settings.roundS} s each, interleaved`);
+    say(`ingest: API vs bare PutRecords, payloads of ${settings.sizes.join(' and ')} events, ${settings.clients.join(', ')} clients, ${settings.rounds} rounds of ${settings.roundS} s each, interleaved`);
     const sides = await sideBySide({ say, stack, port, apiPid: cp.pid, settings, code, owner });
-    for (const s of sides) say(`ingest: ${s.size}-event payloads: API median ${perSec(median(s.api.map((r) => r.rate)))}, bare median ${perSec(median(s.bare.map((r) => r.rate)))}: ${times(s.ratio)}`);
+    for (const s of sides) say(`ingest: ${s.size}-event payloads: API ${perSec(s.api.apiRate)} (${s.api.clients} clients), bare ${perSec(s.bare.bareRate)} (${s.bare.clients} clients): ${times(s.ratio)}`);
     return { settings, sides, e2e, sustain, loadAtStart, loadAtEnd: loadavg()[0], minutes: (Date.now() - started) / 60_000 };
   } finally {
     await cp.stop();
@@ -761,18 +785,25 @@ export function ingestBlock(result, { today, machine }) {
   const per1000 = (rounds, key) => median(rounds.map((r) => (r.cpu[key] / r.events) * 1000));
   const rows = [];
   for (const s of sides) {
-    const a = median(s.api.map((r) => r.rate));
-    const b = median(s.bare.map((r) => r.rate));
-    const pairs = s.api.map((r, i) => r.rate / s.bare[i].rate);
-    const retried = s.api.reduce((x, r) => x + r.retried, 0);
+    const records = s.levels[0].bare[0].recordsPerPayload;
     rows.push([
-      `POST /bulk vs bare PutRecords of the same records, ${count(s.size)}-event payloads (${s.bare[0].recordsPerPayload} records of ≤ ${RECORD_BYTES / 1024} KiB each), ${settings.clients} clients, ${s.api.length} + ${s.bare.length} rounds of ${settings.roundS} s, interleaved`,
-      `API median ${perSec(a)} (${list(s.api, (r) => perSec(r.rate))}); bare median ${perSec(b)} (${list(s.bare, (r) => perSec(r.rate))}) — API/bare ${times(s.ratio)} (rounds side by side: ${list(pairs, times)})${retried ? `; ${retried} POSTs answered non-2xx and sent again` : ''}`,
+      `POST /bulk vs bare PutRecords of the same records, ${count(s.size)}-event payloads (${records} records of ≤ ${RECORD_BYTES / 1024} KiB each): each side's throughput, its best median over ${settings.clients.join(', ')} clients (${settings.rounds} + ${settings.rounds} rounds of ${settings.roundS} s each, interleaved)`,
+      `API ${perSec(s.api.apiRate)} (at ${s.api.clients} clients); bare ${perSec(s.bare.bareRate)} (at ${s.bare.clients} clients) — API/bare ${times(s.ratio)}`,
       `≥ ${GOAL_RATIO}×: ${met(s.ratio >= GOAL_RATIO)}`,
     ]);
+    for (const level of s.levels) {
+      const pairs = level.api.map((r, i) => r.rate / level.bare[i].rate);
+      const retried = level.api.reduce((x, r) => x + r.retried, 0);
+      rows.push([
+        `… ${level.clients} clients each`,
+        `API median ${perSec(level.apiRate)} (${list(level.api, (r) => perSec(r.rate))}); bare median ${perSec(level.bareRate)} (${list(level.bare, (r) => perSec(r.rate))}) — ${times(level.apiRate / level.bareRate)} (rounds side by side: ${list(pairs, times)})${retried ? `; ${retried} POSTs answered non-2xx and sent again` : ''}`,
+        '—',
+      ]);
+    }
+    const cpuAt = s.api;
     rows.push([
-      `… per call, and CPU per 1,000 events (${count(s.size)}-event payloads)`,
-      `POST median ${ms(median(s.api.map((r) => r.postMs)))}; the API's PutRecords: ${count(median(s.api.map((r) => r.recordsPerCall)))} records a call, mean ${ms(median(s.api.map((r) => r.callMs)))} (at most ${WRITE_CONCURRENCY} at once); bare PutRecords median ${ms(median(s.bare.map((r) => r.callMs)))} (${s.bare[0].recordsPerPayload} records a call, ${settings.clients} at once). CPU, API rounds: control plane ${ms(per1000(s.api, 'api'))}, emulator ${ms(per1000(s.api, 'emulator'))}, bench ${ms(per1000(s.api, 'bench'))}; bare rounds: emulator ${ms(per1000(s.bare, 'emulator'))}, bench ${ms(per1000(s.bare, 'bench'))}, control plane ${ms(per1000(s.bare, 'api'))}`,
+      `… per call, and CPU per 1,000 events (${count(s.size)}-event payloads, ${cpuAt.clients} clients)`,
+      `POST median ${ms(median(cpuAt.api.map((r) => r.postMs)))}; the API's PutRecords: ${count(median(cpuAt.api.map((r) => r.recordsPerCall)))} records a call, mean ${ms(median(cpuAt.api.map((r) => r.callMs)))} (at most ${WRITE_CONCURRENCY} at once); bare PutRecords median ${ms(median(cpuAt.bare.map((r) => r.callMs)))} (${records} records a call, ${cpuAt.clients} at once). CPU, API rounds: control plane ${ms(per1000(cpuAt.api, 'api'))}, emulator ${ms(per1000(cpuAt.api, 'emulator'))}, bench ${ms(per1000(cpuAt.api, 'bench'))}; bare rounds: emulator ${ms(per1000(cpuAt.bare, 'emulator'))}, bench ${ms(per1000(cpuAt.bare, 'bench'))}, control plane ${ms(per1000(cpuAt.bare, 'api'))}`,
       '—',
     ]);
   }
@@ -820,8 +851,13 @@ as the SDKs send it, and one the API does not accept goes again with the same bo
   control plane sets it up (HTTP/1.1; its protocol, the SDK's awsJson1_1 with a native base64 encoder), straight to the emulator. The API side POSTs the same
   payloads to /bulk: parse, hash, validate and encode, pack, and its writer's shared queue (at
   most ${WRITE_CONCURRENCY} PutRecords calls at once, several payloads' records a call), answering 202 once every
-  record landed. The same number of clients, each as fast as it is answered; rounds alternate
-  bare, API, bare, API, …; events/s = events of the finished payloads / the round's time.
+  record landed. Each side POSTs or puts from a pool of payloads built at the round's start. The
+  same number of clients each, each as fast as it is answered, at ${settings.clients.join(', ')} clients; rounds
+  alternate bare, API, bare, API, …; events/s = events of the finished payloads / the round's time.
+  A side's throughput is its best median over those numbers of clients: a closed loop of few
+  clients measures how long each waits for its answer as much as how much gets through, and the
+  API, which answers only once every record is in the stream, needs more payloads in flight than
+  bare PutRecords to reach its plateau (the rows by clients below show where each side levels off).
 - **End to end**: through POST /bulk, the stream, the analysis' Flink job and the results API
   (polled every 250 ms after the last 202), once the analysis counted a first one-summary payload
   (its job's start is not timed): the accepted events / the time from the first POST until the
