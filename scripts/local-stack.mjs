@@ -24,7 +24,6 @@ function maxPools(env) {
 
 export const DEFAULT_PORTS = { api: 8080, kinesis: 4568, flink: 8081, validator: 8082, managedFlink: 8083 };
 
-/** The code location the local stand-in maps to the runner JAR, unless FLAGSTREAM_MANAGED_FLINK_CODE says another. */
 /**
  * Node flags for the control plane's process (here, bench/ingest.mjs' own, control-plane/package.json's
  * `start` and cdk/control-plane.Dockerfile write the same). A young generation of 64 MiB semi-spaces
@@ -33,6 +32,7 @@ export const DEFAULT_PORTS = { api: 8080, kinesis: 4568, flink: 8081, validator:
  * API's CPU (docs/ingest.md §5). It cannot be set once the process runs (v8.setFlagsFromString).
  */
 export const CONTROL_PLANE_NODE_FLAGS = ['--max-semi-space-size=64'];
+/** The code location the local stand-in maps to the runner JAR, unless FLAGSTREAM_MANAGED_FLINK_CODE says another. */
 export const LOCAL_MANAGED_FLINK_CODE = 's3://flagstream-local/flagstream-runner.jar';
 const LOCAL_ACCOUNT = '000000000000';
 
